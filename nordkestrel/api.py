@@ -1,0 +1,104 @@
+"""The API root and the one error shape every API error takes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.urls import reverse
+from django_ratelimit.exceptions import Ratelimited
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
+
+from nordkestrel.errors import ERROR_TYPES, error_body
+from nordkestrel.ratelimit import retry_after
+
+logger = logging.getLogger(__name__)
+
+
+def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, Any]:
+    """The first leaf of a DRF validation error, with its field path (``items.0.price``)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = () if key in ("non_field_errors", "__all__") else (str(key),)
+            return _first_error(value, path + field)
+    if isinstance(detail, list) and detail:
+        for index, value in enumerate(detail):
+            if value:  # nested list serializers mark valid rows with an empty dict
+                position = (str(index),) if isinstance(value, (dict, list)) else ()
+                return _first_error(value, path + position)
+    return (".".join(path) or None), detail
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Ratelimited):
+        headers["Retry-After"] = str(retry_after(exc))
+        body = error_body(429, "rate_limited", "Too many requests. Try again later.")
+        set_rollback()
+        return Response(body, status=429, headers=headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if not isinstance(exc, exceptions.APIException):
+        # Anything unexpected: logged with its traceback, answered without internals.
+        logger.exception("Unhandled API error", exc_info=exc)
+        set_rollback()
+        return Response(
+            error_body(500, "server_error", "An unexpected error occurred."), status=500
+        )
+
+    # APIView.handle_exception sets auth_header (or turns the 401 into a 403 when no
+    # authenticator can ask for credentials).
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if (wait := getattr(exc, "wait", None)) is not None:
+        headers["Retry-After"] = str(int(wait) + 1)
+
+    status = exc.status_code
+    if isinstance(exc, exceptions.ValidationError):
+        attr, leaf = _first_error(exc.detail)
+        code = getattr(leaf, "code", None) or "invalid"
+        body = error_body(status, str(code), str(leaf), attr, type_="validation_error")
+    else:
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        body = error_body(status, str(code), str(detail))
+        body["type"] = ERROR_TYPES.get(status, "invalid_request")
+    set_rollback()
+    return Response(body, status=status, headers=headers)
+
+
+class ApiRootView(APIView):
+    """Where the API starts: its version and where its schema and docs are."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ApiRoot",
+            {
+                "name": serializers.CharField(),
+                "version": serializers.CharField(),
+                "schema": serializers.URLField(),
+                "docs": serializers.URLField(),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "name": "Nordkestrel API",
+                "version": "v1",
+                "schema": request.build_absolute_uri(reverse("api-schema")),
+                "docs": request.build_absolute_uri(reverse("api-docs")),
+            }
+        )

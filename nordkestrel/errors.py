@@ -1,0 +1,60 @@
+"""One error body for the whole API: ``{"type", "code", "detail", "attr"}``.
+
+API paths answer in that JSON shape whatever raised the error (DRF, Django's URL resolver,
+the rate limiter, an unhandled exception); pages answer with a small HTML page.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+API_PREFIX = "/api/"
+
+# HTTP status → the error ``type`` used when nothing more specific is known.
+ERROR_TYPES = {
+    400: "invalid_request",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found",
+    405: "invalid_request",
+    406: "invalid_request",
+    409: "conflict",
+    413: "invalid_request",
+    415: "invalid_request",
+    429: "rate_limited",
+    500: "server_error",
+    503: "unavailable",
+}
+
+
+def error_body(
+    status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None
+) -> dict[str, str | None]:
+    return {
+        "type": type_ or ERROR_TYPES.get(status, "invalid_request"),
+        "code": code,
+        "detail": detail,
+        "attr": attr,
+    }
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_response(
+    request: HttpRequest,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The error response for ``request``: JSON on API paths, an HTML page elsewhere."""
+    if is_api_request(request):
+        return JsonResponse(error_body(status, code, detail), status=status, headers=headers)
+    html = render_to_string(
+        "error.html", {"status": status, "code": code, "detail": detail}, request=request
+    )
+    return HttpResponse(html, status=status, headers=headers)

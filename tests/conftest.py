@@ -1,0 +1,30 @@
+import os
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+# .ci/run sets this: there, a test whose service is missing fails instead of skipping.
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_service(name: str, available: bool) -> None:
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{name} is required (REQUIRE_SERVICES=1) but is not configured")
+    pytest.skip(f"{name} is not configured here; CI runs this test against it")
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters and cached lookups never leak from one test into the next."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def http():
+    """A client that returns the 500 response instead of re-raising, as a browser sees it."""
+    return Client(raise_request_exception=False)

@@ -1,0 +1,92 @@
+"""Production refuses to start without its secrets, and passes Django's deploy check."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"]
+
+
+def production_env(**overrides):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in REQUIRED and not key.startswith("DJANGO_")
+    }
+    env.update(
+        DJANGO_ENV="production",
+        DJANGO_SETTINGS_MODULE="nordkestrel.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="api.nordkestrel.com,.nordkestrel.app",
+        DATABASE_URL="postgres://app@db.internal:5432/nordkestrel",
+        REDIS_URL="redis://cache.internal:6379/0",
+    )
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value is not None}
+
+
+def manage(*args, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_production_refuses_to_start_without(missing):
+    result = manage("check", env=production_env(**{missing: None}))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_refuses_an_empty_secret():
+    result = manage("check", env=production_env(SECRET_KEY=""))
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_unknown_environment_is_refused():
+    result = manage("check", env=production_env(DJANGO_ENV="staging"))
+    assert result.returncode != 0
+    assert "DJANGO_ENV" in result.stderr
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "DEBUG", env=production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_values():
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.CSRF_COOKIE_HTTPONLY, "
+        "list(s.SECURE_PROXY_SSL_HEADER), s.CACHES['default']['BACKEND']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=production_env(DJANGO_DEBUG="true"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    values = result.stdout.strip().splitlines()[-1]
+    assert values == (
+        "[false, true, 63072000, true, true, true, true, true, true, "
+        '["HTTP_X_FORWARDED_PROTO", "https"], "django.core.cache.backends.redis.RedisCache"]'
+    )

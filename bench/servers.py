@@ -31,22 +31,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT = 8099
 WORKERS = os.cpu_count() or 2
 
-SERVERS: dict[str, list[str]] = {
-    "gunicorn sync": [
+GRANIAN = [
+    sys.executable, "-m", "granian", "--interface", "wsgi", "nordkestrel.wsgi:application",
+    "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(WORKERS),
+    "--blocking-threads", "1", "--log-level", "warning",
+]  # fmt: skip
+# name -> (command, extra environment)
+SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "gunicorn sync": ([
         sys.executable, "-m", "gunicorn", "nordkestrel.wsgi:application",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS), "--worker-class", "sync",
         "--log-level", "warning",
-    ],
-    "gunicorn gthread (4 threads)": [
+    ], {}),
+    "gunicorn gthread (4 threads)": ([
         sys.executable, "-m", "gunicorn", "nordkestrel.wsgi:application",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS), "--worker-class", "gthread",
         "--threads", "4", "--log-level", "warning",
-    ],
-    "granian wsgi (blocking-threads 1)": [
-        sys.executable, "-m", "granian", "--interface", "wsgi", "nordkestrel.wsgi:application",
-        "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(WORKERS),
-        "--blocking-threads", "1", "--log-level", "warning",
-    ],
+    ], {}),
+    "granian wsgi (blocking-threads 1)": (GRANIAN, {}),
+    "granian, DB_CONN_MAX_AGE=0": (GRANIAN, {"DB_CONN_MAX_AGE": "0"}),
 }  # fmt: skip
 PATHS = ["/healthz", "/readyz"]
 
@@ -80,8 +83,10 @@ def parse_wrk(output: str) -> tuple[float, float]:
     return rps, p99_ms
 
 
-def measure(command: list[str], runs: int, duration: int, connections: int) -> dict:
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "false"}
+def measure(
+    command: list[str], extra_env: dict[str, str], runs: int, duration: int, connections: int
+) -> dict:
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "false", **extra_env}
     if not port_free():
         raise RuntimeError(f"port {PORT} is taken")
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
@@ -117,8 +122,13 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
 
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True)
-    table = {name: measure(cmd, args.runs, args.duration, args.connections) for name, cmd in SERVERS.items()}  # fmt: skip
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True
+    )
+    table = {
+        name: measure(command, extra_env, args.runs, args.duration, args.connections)
+        for name, (command, extra_env) in SERVERS.items()
+    }
     baseline = table["gunicorn sync"]
     print(f"{WORKERS} workers each; wrk -t2 -c{args.connections} -d{args.duration}s, "
           f"median of {args.runs} runs\n")  # fmt: skip

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from nordkestrel.errors import ERROR_TYPES, error_body
+from nordkestrel.errors import ERROR_TYPES, DomainError, error_body
 from nordkestrel.ratelimit import retry_after
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         body = error_body(429, "rate_limited", "Too many requests. Try again later.")
         set_rollback()
         return Response(body, status=429, headers=headers)
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(exc.body(), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

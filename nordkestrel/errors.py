@@ -58,3 +58,41 @@ def error_response(
         "error.html", {"status": status, "code": code, "detail": detail}, request=request
     )
     return HttpResponse(html, status=status, headers=headers)
+
+
+class DomainError(Exception):
+    """An error a service raises for the caller to show: it carries its status and shape."""
+
+    status = 400
+    type_: str | None = None
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, attr: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.attr = attr
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, str | None]:
+        type_ = self.type_ or ("validation_error" if self.status == 400 else None)
+        return error_body(self.status, self.code, self.detail, self.attr, type_=type_)
+
+
+class InvalidInput(DomainError):
+    status = 400
+
+
+class PermissionDeniedError(DomainError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    status = 409
+    code = "conflict"

@@ -27,8 +27,21 @@ PRODUCTION = ENVIRONMENT == "production"
 
 if PRODUCTION:
     env.require(
-        ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"], environment=ENVIRONMENT
+        [
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "CLERK_ISSUER",
+            "CLERK_AUTHORIZED_PARTIES",
+            "CLERK_PUBLISHABLE_KEY",
+        ],
+        environment=ENVIRONMENT,
     )
+    if not (env.get_str("CLERK_JWKS_URL") or env.get_str("CLERK_JWT_KEY")):
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production requires CLERK_JWKS_URL or CLERK_JWT_KEY to verify tokens"
+        )
 
 
 def _development_secret_key() -> str:
@@ -62,6 +75,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_ratelimit",
     "nordkestrel",
+    "dashboard",
     "tenants",
     "staff",
     "audit",
@@ -169,7 +183,9 @@ USE_TZ = True
 # --- Static files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Production serves the collected files (`manage.py collectstatic`); development serves them
+# straight from the app folders, so it has no collected copy to keep fresh.
+STATIC_ROOT = env.get_str("STATIC_ROOT") or (BASE_DIR / "staticfiles" if PRODUCTION else None)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -205,7 +221,7 @@ if PRODUCTION:
 
 # Django's built-in Content Security Policy: our own files, plus inline code carrying the
 # per-response nonce. Later pages that embed Stripe extend this for their own responses.
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
@@ -227,6 +243,33 @@ SECURITY_TXT_POLICY = env.get_str("SECURITY_POLICY_URL", "https://nordkestrel.co
 SECURITY_TXT_LANGUAGES = env.get_str("SECURITY_PREFERRED_LANGUAGES", "en")
 # The file is valid for this many days from the day it is served (RFC 9116 asks < 1 year).
 SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
+
+# --- Operator identity (Clerk) ---------------------------------------------------------------
+# Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
+# exactly as production verifies Clerk's; none of that exists when DJANGO_ENV=production.
+DEV_AUTH = not PRODUCTION
+CLERK_ISSUER = env.get_str("CLERK_ISSUER") or ("" if PRODUCTION else "http://localhost/dev-clerk")
+CLERK_AUTHORIZED_PARTIES = env.get_list(
+    "CLERK_AUTHORIZED_PARTIES",
+    [] if PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000", "http://testserver"],
+)
+CLERK_JWKS_URL = env.get_str("CLERK_JWKS_URL")
+CLERK_JWT_KEY = env.get_str("CLERK_JWT_KEY").replace("\\n", "\n")
+CLERK_JWKS_CACHE_SECONDS = env.get_int("CLERK_JWKS_CACHE_SECONDS", 3600)
+CLERK_JWKS_MIN_REFRESH_SECONDS = env.get_int("CLERK_JWKS_MIN_REFRESH_SECONDS", 60)
+CLERK_PUBLISHABLE_KEY = env.get_str("CLERK_PUBLISHABLE_KEY")
+CLERK_FRONTEND_API = env.get_str("CLERK_FRONTEND_API") or CLERK_ISSUER
+if DEV_AUTH and not (CLERK_JWT_KEY or CLERK_JWKS_URL):
+    from staff.dev import development_public_key
+
+    CLERK_JWT_KEY = development_public_key(DATA_DIR)
+
+if PRODUCTION and CLERK_FRONTEND_API:
+    # The sign-in page and the restaurant switcher run Clerk's browser script.
+    for directive in ("script-src", "connect-src", "frame-src"):
+        SECURE_CSP.setdefault(directive, [CSP.SELF]).append(CLERK_FRONTEND_API.rstrip("/"))
+    SECURE_CSP["img-src"].append("https://img.clerk.com")
+    SECURE_CSP["worker-src"] = [CSP.SELF, "blob:"]
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import (
@@ -8,12 +9,28 @@ from drf_spectacular.views import (
 
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
+from staff import api as staff_api
+from tenants import api as tenants_api
 
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("me", staff_api.MeView.as_view(), name="api-me"),
+    path("restaurant", tenants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
+    path(
+        "restaurant/opening-hours",
+        tenants_api.OpeningHoursView.as_view(),
+        name="api-opening-hours",
+    ),
+    path("staff", staff_api.StaffListView.as_view(), name="api-staff-list"),
+    path("staff/<int:pk>", staff_api.StaffDetailView.as_view(), name="api-staff-detail"),
+    path(
+        "staff/<int:pk>/deactivate",
+        staff_api.StaffDeactivateView.as_view(),
+        name="api-staff-deactivate",
+    ),
 ]
 
 urlpatterns = [
@@ -21,8 +38,17 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path(".well-known/security.txt", views.security_txt, name="security-txt"),
     path("api/v1/", include(api_v1)),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.DEV_AUTH:
+    from dashboard import devauth
+
+    urlpatterns += [
+        path("dev/sign-in", devauth.dev_sign_in, name="dev-sign-in"),
+        path("dev/jwks.json", devauth.dev_jwks, name="dev-jwks"),
+    ]
 
 handler400 = "nordkestrel.views.bad_request"
 handler403 = "nordkestrel.views.permission_denied"

@@ -28,3 +28,24 @@ def _clear_cache():
 def http():
     """A client that returns the 500 response instead of re-raising, as a browser sees it."""
     return Client(raise_request_exception=False)
+
+
+@pytest.fixture
+def restaurants(db):
+    """Two restaurants in every tenant test, so a leak has somewhere to go."""
+    from tests.factories import make_restaurant
+
+    return make_restaurant("ours"), make_restaurant("theirs")
+
+
+@pytest.fixture
+def roster(restaurants):
+    """A staff member of every role in both restaurants: roster[(slug, role)]."""
+    from staff.roles import Role
+    from tests.factories import make_staff
+
+    return {
+        (restaurant.slug, role.value): make_staff(restaurant, role)
+        for restaurant in restaurants
+        for role in Role
+    }

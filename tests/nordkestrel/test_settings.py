@@ -9,14 +9,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"]
+REQUIRED = [
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CLERK_ISSUER",
+    "CLERK_AUTHORIZED_PARTIES",
+    "CLERK_PUBLISHABLE_KEY",
+]
 
 
 def production_env(**overrides):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in REQUIRED and not key.startswith("DJANGO_")
+        if key not in REQUIRED and not key.startswith(("DJANGO_", "CLERK_"))
     }
     env.update(
         DJANGO_ENV="production",
@@ -25,6 +33,10 @@ def production_env(**overrides):
         ALLOWED_HOSTS="api.nordkestrel.com,.nordkestrel.app",
         DATABASE_URL="postgres://app@db.internal:5432/nordkestrel",
         REDIS_URL="redis://cache.internal:6379/0",
+        CLERK_ISSUER="https://clerk.nordkestrel.com",
+        CLERK_AUTHORIZED_PARTIES="https://app.nordkestrel.com",
+        CLERK_PUBLISHABLE_KEY="pk_live_example",
+        CLERK_JWKS_URL="https://clerk.nordkestrel.com/.well-known/jwks.json",
     )
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
@@ -54,6 +66,31 @@ def test_production_refuses_an_empty_secret():
     result = manage("check", env=production_env(SECRET_KEY=""))
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_token_key():
+    result = manage("check", env=production_env(CLERK_JWKS_URL=None, CLERK_JWT_KEY=None))
+    assert result.returncode != 0
+    assert "CLERK_JWKS_URL or CLERK_JWT_KEY" in result.stderr
+
+
+def test_production_has_no_development_sign_in():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.urls import get_resolver; "
+        "names = [n for n in get_resolver().reverse_dict if isinstance(n, str)]; "
+        "print(s.DEV_AUTH, s.CLERK_JWT_KEY == '', sorted(n for n in names if 'dev' in n))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False True []"
 
 
 def test_unknown_environment_is_refused():

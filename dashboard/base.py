@@ -1,0 +1,107 @@
+"""The dashboard's request chain: the ``__session`` cookie → (restaurant, staff member, role).
+
+The same chain as the API (staff.auth), with the token from Clerk's cookie; Django's CSRF
+middleware guards every unsafe method. Each page declares the scope it needs per method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+
+from nordkestrel.errors import DomainError
+from staff.auth import Actor, authenticate_token
+from staff.clerk import TokenRejected
+from staff.roles import Scope
+from staff.selectors import memberships_for_user
+from tenants.context import tenant_scope
+
+SESSION_COOKIE = "__session"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    scope: str
+
+
+NAVIGATION = [
+    NavItem("Overview", "dashboard:home", Scope.RESTAURANT_READ),
+    NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
+    NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
+]
+
+
+def sign_in_url(next_path: str = "") -> str:
+    base = reverse("dev-sign-in") if settings.DEV_AUTH else reverse("dashboard:sign-in")
+    return f"{base}?{urlencode({'next': next_path})}" if next_path else base
+
+
+class DashboardView(View):
+    """Base for every signed-in page; subclasses set ``scopes`` for each handler."""
+
+    scopes: ClassVar[dict[str, str]] = {}
+    template_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "dispatch" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} may not override dispatch.")
+        handlers = [m for m in ("get", "post") if hasattr(cls, m)]
+        missing = [m for m in handlers if m not in cls.scopes]
+        if missing:
+            raise TypeError(f"{cls.__name__} must declare scopes for {missing}.")
+
+    actor: Actor
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        token = request.COOKIES.get(SESSION_COOKIE, "")
+        if not token:
+            return HttpResponseRedirect(sign_in_url(request.get_full_path()))
+        with tenant_scope() as scope:
+            try:
+                self.actor = authenticate_token(token, scope)
+            except TokenRejected as rejected:
+                if rejected.status == 401:
+                    response = HttpResponseRedirect(sign_in_url(request.get_full_path()))
+                    response.delete_cookie(SESSION_COOKIE)
+                    return response
+                return self.refuse(request, rejected.detail)
+            request.restaurant = self.actor.restaurant  # type: ignore[attr-defined]
+            scope_needed = self.scopes.get((request.method or "").lower())
+            if scope_needed is None or not self.actor.has(scope_needed):
+                return self.refuse(request, "Your role does not give access to this page.")
+            return super().dispatch(request, *args, **kwargs)
+
+    def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
+        return render(
+            request,
+            "error.html",
+            {"status": 403, "code": "permission_denied", "detail": detail},
+            status=403,
+        )
+
+    def context(self, **extra: Any) -> dict[str, Any]:
+        actor = self.actor
+        return {
+            "actor": actor,
+            "restaurant": actor.restaurant,
+            "navigation": [item for item in NAVIGATION if actor.has(item.scope)],
+            "memberships": memberships_for_user(actor.member.clerk_user_id or ""),
+            "dev_auth": settings.DEV_AUTH,
+            **extra,
+        }
+
+    def page(self, request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+        return render(request, self.template_name, self.context(**extra), status=status)
+
+    def domain_error(self, error: DomainError) -> str:
+        return error.detail

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from dashboard.base import SESSION_COOKIE, DashboardView
+from nordkestrel.errors import DomainError
+from staff import services as staff_services
+from staff.models import StaffMember
+from staff.roles import Role, Scope
+from tenants import services as tenant_services
+from tenants.models import OpeningException, OpeningHours, Restaurant
+
+
+class HomeView(DashboardView):
+    template_name = "dashboard/home.html"
+    scopes = {"get": Scope.RESTAURANT_READ}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.page(request)
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = Restaurant
+        fields = list(tenant_services.EDITABLE_SETTINGS)
+
+
+class SettingsView(DashboardView):
+    template_name = "dashboard/settings.html"
+    scopes = {"get": Scope.RESTAURANT_READ, "post": Scope.RESTAURANT_WRITE}
+
+    def _page(self, request: HttpRequest, form: SettingsForm, status: int = 200) -> HttpResponse:
+        return self.page(
+            request,
+            status=status,
+            form=form,
+            can_edit=self.actor.has(Scope.RESTAURANT_WRITE),
+            weekly=OpeningHours.objects.all(),
+            exceptions=OpeningException.objects.all(),
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, SettingsForm(instance=self.actor.restaurant))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SettingsForm(
+            request.POST, instance=Restaurant.objects.get(pk=self.actor.restaurant.pk)
+        )
+        if not form.is_valid():
+            return self._page(request, form, status=400)
+        try:
+            tenant_services.restaurant_update_settings(
+                actor=self.actor, changes=dict(form.cleaned_data)
+            )
+        except DomainError as error:
+            form.add_error(error.attr if error.attr in form.fields else None, error.detail)
+            return self._page(request, form, status=error.status)
+        messages.success(request, "Settings saved.")
+        return HttpResponseRedirect(reverse("dashboard:settings"))
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    name = forms.CharField(max_length=120, required=False)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class StaffActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("invite", "invite"), ("role", "role"), ("deactivate", "deactivate")]
+    )
+    member = forms.IntegerField(required=False)
+    role = forms.ChoiceField(choices=Role.choices, required=False)
+
+
+class StaffView(DashboardView):
+    template_name = "dashboard/staff.html"
+    scopes = {"get": Scope.STAFF_READ, "post": Scope.STAFF_WRITE}
+
+    def _page(self, request: HttpRequest, invite: InviteForm, status: int = 200) -> HttpResponse:
+        return self.page(
+            request,
+            status=status,
+            members=StaffMember.objects.all(),
+            invite_form=invite,
+            roles=Role.choices,
+            can_edit=self.actor.has(Scope.STAFF_WRITE),
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(request, InviteForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        action = StaffActionForm(request.POST)
+        if not action.is_valid():
+            return self._page(request, InviteForm(), status=400)
+        invite = InviteForm()
+        try:
+            if action.cleaned_data["action"] == "invite":
+                invite = InviteForm(request.POST)
+                if not invite.is_valid():
+                    return self._page(request, invite, status=400)
+                member = staff_services.staff_invite(actor=self.actor, **invite.cleaned_data)
+                messages.success(request, f"Invited {member.email}.")
+            else:
+                member = self._member(action.cleaned_data["member"])
+                if action.cleaned_data["action"] == "role":
+                    staff_services.staff_update(
+                        actor=self.actor, member=member, role=action.cleaned_data["role"] or None
+                    )
+                    messages.success(request, f"{member.label} is now {member.get_role_display()}.")
+                else:
+                    staff_services.staff_deactivate(actor=self.actor, member=member)
+                    messages.success(request, f"{member.label} was deactivated.")
+        except DomainError as error:
+            messages.error(request, error.detail)
+            return self._page(request, invite, status=error.status)
+        return HttpResponseRedirect(reverse("dashboard:staff"))
+
+    def _member(self, pk: Any) -> StaffMember:
+        try:
+            return StaffMember.objects.get(pk=pk)
+        except (StaffMember.DoesNotExist, ValueError, TypeError):
+            raise Http404 from None
+
+
+@require_safe
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """Clerk's hosted sign-in, mounted by Clerk's browser script (production)."""
+    return render(
+        request,
+        "dashboard/sign_in.html",
+        {
+            "clerk_frontend_api": settings.CLERK_FRONTEND_API.rstrip("/"),
+            "clerk_publishable_key": settings.CLERK_PUBLISHABLE_KEY,
+            "next": request.GET.get("next", ""),
+        },
+    )
+
+
+def sign_out(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    response = HttpResponseRedirect(
+        reverse("dev-sign-in") if settings.DEV_AUTH else reverse("dashboard:sign-in")
+    )
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+class SwitchForm(forms.Form):
+    restaurant = forms.IntegerField()
+
+
+class SwitchRestaurantView(DashboardView):
+    """Move to another restaurant where the same person is on the roster."""
+
+    template_name = "dashboard/switch.html"
+    scopes = {"post": Scope.RESTAURANT_READ}
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = SwitchForm(request.POST)
+        target = None
+        if form.is_valid():
+            target = next(
+                (
+                    m
+                    for m in self.context()["memberships"]
+                    if m["restaurant_id"] == form.cleaned_data["restaurant"]
+                ),
+                None,
+            )
+        if target is None:
+            raise Http404
+        organization_id = (
+            Restaurant.objects.filter(pk=target["restaurant_id"])
+            .values_list("clerk_organization_id", flat=True)
+            .first()
+        )
+        if not organization_id:
+            raise Http404
+        if not settings.DEV_AUTH:
+            # Clerk's browser script makes that organization active and refreshes the cookie.
+            return self.page(
+                request,
+                organization_id=organization_id,
+                clerk_frontend_api=settings.CLERK_FRONTEND_API.rstrip("/"),
+                clerk_publishable_key=settings.CLERK_PUBLISHABLE_KEY,
+            )
+        from dashboard.devauth import session_response
+
+        return session_response(
+            request,
+            clerk_user_id=self.actor.member.clerk_user_id or "",
+            organization_id=organization_id,
+            email=self.actor.member.email,
+            next_url=reverse("dashboard:home"),
+        )

@@ -1,0 +1,161 @@
+"""The base every tenant API view inherits; it owns authentication, scoping and lookup.
+
+A subclass declares ``scopes`` (HTTP method → scope) for every handler it defines, or the
+class fails at import. It may not override ``get_queryset``, ``get_object``,
+``get_permissions`` or ``get_authenticators``; it narrows the queryset with
+``scope_queryset`` instead. Another restaurant's object is therefore a 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import models
+from django.http import Http404, HttpRequest
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from staff.auth import Actor, authenticate_token
+from staff.clerk import TokenRejected
+from tenants.context import TenantScope, tenant_scope
+
+HANDLERS = ("get", "post", "put", "patch", "delete")
+SEALED = ("get_queryset", "get_object", "get_permissions", "get_authenticators", "dispatch")
+
+
+class AuthenticationRefused(exceptions.AuthenticationFailed):
+    """401 with the verifier's own code (expired token, wrong issuer, ...)."""
+
+
+class AccessRefused(exceptions.PermissionDenied):
+    """403 with the chain's code (pending session, no organization, not on the roster)."""
+
+
+class ClerkBearerAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <Clerk session token>``; the ``__session`` cookie is not read."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Actor, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        keyword, _, token = header.partition(" ")
+        if keyword != self.keyword or not token.strip():
+            raise AuthenticationRefused("Use 'Authorization: Bearer <token>'.", "invalid_header")
+        scope: TenantScope = request._request.tenant_scope  # type: ignore[attr-defined]
+        try:
+            actor = authenticate_token(token.strip(), scope)
+        except TokenRejected as rejected:
+            if rejected.status == 401:
+                raise AuthenticationRefused(rejected.detail, rejected.code) from None
+            raise AccessRefused(rejected.detail, rejected.code) from None
+        request._request.restaurant = actor.restaurant  # type: ignore[attr-defined]
+        return actor, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class ClerkBearerScheme(OpenApiAuthenticationExtension):
+    target_class = ClerkBearerAuthentication
+    name = "ClerkSession"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A Clerk session token of a member of the restaurant's organization.",
+        }
+
+
+class HasDeclaredScope(BasePermission):
+    """An authenticated actor whose role grants the scope the view declares for the method."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        actor = request.user
+        if not isinstance(actor, Actor):
+            raise exceptions.NotAuthenticated()
+        scope = view.scopes.get(request.method.lower() if request.method else "")
+        if scope is None:  # HEAD / OPTIONS follow GET
+            scope = view.scopes.get("get")
+        if scope is None:
+            return False
+        actor.require(scope)
+        return True
+
+
+class TenantCursorPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    ordering = "-id"
+
+
+class TenantAPIView(GenericAPIView):
+    authentication_classes = [ClerkBearerAuthentication]
+    permission_classes = [HasDeclaredScope]
+    pagination_class = TenantCursorPagination
+    model: ClassVar[type[models.Model] | None] = None
+    scopes: ClassVar[dict[str, str]] = {}
+    abstract: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in SEALED:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} may not override {name}.")
+        if cls.__dict__.get("abstract", False):
+            return
+        handlers = [method for method in HANDLERS if hasattr(cls, method)]
+        missing = [method for method in handlers if method not in cls.scopes]
+        if not cls.scopes or missing:
+            raise TypeError(
+                f"{cls.__name__} must declare the scope for each handler: missing {missing}."
+            )
+
+    @property
+    def actor(self) -> Actor:
+        actor = self.request.user
+        if not isinstance(actor, Actor):
+            raise exceptions.NotAuthenticated()
+        return actor
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with tenant_scope() as scope:
+            request.tenant_scope = scope  # type: ignore[attr-defined]
+            return super().dispatch(request, *args, **kwargs)
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [ClerkBearerAuthentication()]
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [HasDeclaredScope()]
+
+    def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+        """Narrow the restaurant's rows for this view (filters, select_related)."""
+        return queryset
+
+    def get_queryset(self) -> models.QuerySet:
+        if self.model is None:
+            raise TypeError(f"{type(self).__name__} has no model")
+        # The default manager is the tenant-scoped one: only this restaurant's rows.
+        return self.scope_queryset(self.model._default_manager.all())
+
+    def get_object(self) -> Any:
+        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        try:
+            return self.get_queryset().get(**{self.lookup_field: int(lookup)})
+        except (ValueError, TypeError, self.model.DoesNotExist):  # type: ignore[union-attr]
+            raise Http404 from None
+
+    def paginated(self, queryset: models.QuerySet, serializer_class: Any) -> Response:
+        page = self.paginate_queryset(queryset) or []
+        return self.get_paginated_response(serializer_class(page, many=True).data)

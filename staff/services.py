@@ -1,0 +1,89 @@
+"""Every change to the roster. Each takes the acting staff member and checks its scope."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from nordkestrel.errors import ConflictError, InvalidInput, PermissionDeniedError
+from staff.auth import Actor
+from staff.models import StaffMember
+from staff.roles import Role, Scope, can_manage
+
+
+def _require_can_manage(actor: Actor, role: str) -> None:
+    if not can_manage(actor.role, role):
+        raise PermissionDeniedError(f"Your role cannot manage {Role(role).label} members.")
+
+
+def _ensure_another_owner_remains(member: StaffMember) -> None:
+    """The last active Owner can be neither demoted nor removed, however requests race."""
+    owners = list(
+        StaffMember.objects.select_for_update()
+        .filter(role=Role.OWNER, active=True)
+        .values_list("pk", flat=True)
+    )
+    if owners == [member.pk]:
+        raise ConflictError(
+            "A restaurant always keeps at least one active Owner.", code="last_owner"
+        )
+
+
+@transaction.atomic
+def staff_invite(*, actor: Actor, email: str, name: str, role: str) -> StaffMember:
+    actor.require(Scope.STAFF_WRITE)
+    _require_can_manage(actor, role)
+    email = email.strip()
+    if StaffMember.objects.filter(email__iexact=email).exists():
+        raise ConflictError("This email is already on the staff list.", attr="email")
+    try:
+        with transaction.atomic():
+            return StaffMember.objects.create(
+                email=email,
+                name=name.strip(),
+                role=role,
+                invited_at=timezone.now(),
+                invited_by=actor.member,
+            )
+    except IntegrityError:
+        raise ConflictError("This email is already on the staff list.", attr="email") from None
+
+
+@transaction.atomic
+def staff_update(
+    *, actor: Actor, member: StaffMember, role: str | None = None, name: str | None = None
+) -> StaffMember:
+    actor.require(Scope.STAFF_WRITE)
+    _require_can_manage(actor, member.role)
+    fields = []
+    if role is not None and role != member.role:
+        _require_can_manage(actor, role)
+        if member.role == Role.OWNER and member.active:
+            _ensure_another_owner_remains(member)
+        member.role = role
+        fields.append("role")
+    if name is not None and name.strip() != member.name:
+        member.name = name.strip()
+        fields.append("name")
+    if fields:
+        member.save(update_fields=[*fields, "updated_at"])
+    return member
+
+
+@transaction.atomic
+def staff_deactivate(*, actor: Actor, member: StaffMember) -> StaffMember:
+    actor.require(Scope.STAFF_WRITE)
+    _require_can_manage(actor, member.role)
+    if not member.active:
+        return member
+    if member.role == Role.OWNER:
+        _ensure_another_owner_remains(member)
+    member.active = False
+    member.save(update_fields=["active", "updated_at"])
+    return member
+
+
+def validate_role(role: str) -> str:
+    if role not in Role.values:
+        raise InvalidInput(f"Choose one of: {', '.join(Role.values)}.", attr="role")
+    return role

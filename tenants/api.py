@@ -1,0 +1,86 @@
+"""API: the restaurant's own settings and opening hours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from staff.api import reject_unknown_fields
+from staff.api_base import TenantAPIView
+from staff.roles import Scope
+from tenants import services
+from tenants.models import OpeningException, OpeningHours, Restaurant
+
+
+class RestaurantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Restaurant
+        fields = ["id", "slug", "status", "clerk_organization_id", *services.EDITABLE_SETTINGS]
+        read_only_fields = ["id", "slug", "status", "clerk_organization_id"]
+
+
+class OpeningHoursSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OpeningHours
+        fields = ["weekday", "opens", "closes"]
+
+
+class OpeningExceptionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OpeningException
+        fields = ["date", "closed", "opens", "closes", "note"]
+
+
+class ScheduleSerializer(serializers.Serializer):
+    weekly = OpeningHoursSerializer(many=True)
+    exceptions = OpeningExceptionSerializer(many=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Uniqueness is checked by the service within this restaurant, not by DRF's
+        # validators (they would query across the whole table).
+        for name in ("weekly", "exceptions"):
+            self.fields[name].child.validators = []  # type: ignore[attr-defined]
+
+
+class RestaurantSettingsView(TenantAPIView):
+    scopes = {"get": Scope.RESTAURANT_READ, "patch": Scope.RESTAURANT_WRITE}
+
+    @extend_schema(responses=RestaurantSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(RestaurantSerializer(self.actor.restaurant).data)
+
+    @extend_schema(request=RestaurantSerializer, responses=RestaurantSerializer)
+    def patch(self, request: Request) -> Response:
+        reject_unknown_fields(request.data, set(services.EDITABLE_SETTINGS))
+        serializer = RestaurantSerializer(self.actor.restaurant, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        restaurant = services.restaurant_update_settings(
+            actor=self.actor, changes=dict(serializer.validated_data)
+        )
+        return Response(RestaurantSerializer(restaurant).data)
+
+
+class OpeningHoursView(TenantAPIView):
+    scopes = {"get": Scope.RESTAURANT_READ, "put": Scope.RESTAURANT_WRITE}
+
+    def _schedule(self) -> dict[str, object]:
+        return ScheduleSerializer(
+            {"weekly": OpeningHours.objects.all(), "exceptions": OpeningException.objects.all()}
+        ).data
+
+    @extend_schema(responses=ScheduleSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self._schedule())
+
+    @extend_schema(request=ScheduleSerializer, responses=ScheduleSerializer)
+    def put(self, request: Request) -> Response:
+        reject_unknown_fields(request.data, {"weekly", "exceptions"})
+        serializer = ScheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.opening_hours_replace(actor=self.actor, **serializer.validated_data)
+        return Response(self._schedule())

@@ -1,0 +1,178 @@
+"""Restaurants (the tenants) and the base every tenant model inherits."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from tenants.context import TenantMismatch, bypass_active, current_restaurant
+from tenants.rls import RowLevelSecurity
+
+CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, e.g. EUR.")
+COUNTRY_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 code, e.g. FI.")
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Helsinki).")
+
+
+class Restaurant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        PENDING_DELETION = "pending_deletion", "Pending deletion"
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=63, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    currency = models.CharField(max_length=3, default="EUR", validators=[CURRENCY_VALIDATOR])
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, validators=[COUNTRY_VALIDATOR])
+    phone = models.CharField(max_length=32, blank=True)
+    # Percent, e.g. 14.000 for 14 %; applied to subtotals when orders are priced.
+    tax_rate = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    clerk_organization_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    require_mfa_for_sensitive_actions = models.BooleanField(default=False)
+    pickup_enabled = models.BooleanField(default=True)
+    delivery_enabled = models.BooleanField(default=False)
+    delivery_minimum = models.PositiveIntegerField(default=0, help_text="Minor units.")
+    delivery_fee = models.PositiveIntegerField(default=0, help_text="Minor units.")
+    prep_time_minutes = models.PositiveSmallIntegerField(
+        default=20, validators=[MaxValueValidator(24 * 60)]
+    )
+    orders_per_slot = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="At most this many orders per 15-minute slot."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class TenantQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        for obj in objs:
+            obj.assign_restaurant()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class TenantManager(models.Manager):
+    """Filters by the current restaurant and raises when none is set (fail closed)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset: models.QuerySet = TenantQuerySet(self.model, using=self._db)
+        if bypass_active():
+            return queryset
+        return queryset.filter(restaurant=current_restaurant())
+
+
+class UnscopedManager(models.Manager):
+    """Every restaurant's rows. Only meaningful inside tenant_bypass(); RLS still applies."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return TenantQuerySet(self.model, using=self._db)
+
+
+class TenantModel(models.Model):
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="+")
+
+    objects: ClassVar[TenantManager] = TenantManager()
+    unscoped: ClassVar[UnscopedManager] = UnscopedManager()
+
+    class Meta:
+        abstract = True
+        constraints = [RowLevelSecurity(name="%(app_label)s_%(class)s_rls")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.assign_restaurant()
+        super().save(*args, **kwargs)
+
+    def assign_restaurant(self) -> None:
+        """Fill ``restaurant`` from the context, and refuse another restaurant's object."""
+        if bypass_active():
+            if self.restaurant_id is None:
+                raise TenantMismatch("Objects created under tenant_bypass() need a restaurant.")
+            return
+        restaurant = current_restaurant()
+        if self.restaurant_id is None:
+            self.restaurant = restaurant
+        elif self.restaurant_id != restaurant.pk:
+            raise TenantMismatch(
+                f"{type(self).__name__} belongs to restaurant {self.restaurant_id}, "
+                f"not the current restaurant {restaurant.pk}."
+            )
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0
+    TUESDAY = 1
+    WEDNESDAY = 2
+    THURSDAY = 3
+    FRIDAY = 4
+    SATURDAY = 5
+    SUNDAY = 6
+
+
+class OpeningHours(TenantModel):
+    """A weekly opening period; ``closes`` before ``opens`` runs past midnight."""
+
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            *TenantModel.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["restaurant", "weekday", "opens"], name="opening_hours_unique_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class OpeningException(TenantModel):
+    """A date with different hours (or closed), e.g. a public holiday."""
+
+    date = models.DateField()
+    closed = models.BooleanField(default=True)
+    opens = models.TimeField(null=True, blank=True)
+    closes = models.TimeField(null=True, blank=True)
+    note = models.CharField(max_length=120, blank=True)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["date"]
+        constraints = [
+            *TenantModel.Meta.constraints,
+            models.UniqueConstraint(fields=["restaurant", "date"], name="opening_exception_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {'closed' if self.closed else f'{self.opens}-{self.closes}'}"

@@ -1,0 +1,61 @@
+"""Row-level security for tenant tables, as a model constraint.
+
+:class:`TenantModel` carries :class:`RowLevelSecurity` in its ``Meta.constraints``, so
+``makemigrations`` writes it into the migration that creates every tenant table: the table
+gets ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` and one policy keyed on the transaction-local
+``app.restaurant_id`` (or the explicit platform bypass). With neither set, a query sees no rows
+and an insert is refused, even one written as raw SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import BaseConstraint
+
+from tenants.context import BYPASS_SETTING, RESTAURANT_SETTING
+
+POLICY_NAME = "tenant_isolation"
+
+
+class RowLevelSecurity(BaseConstraint):
+    def __init__(self, *, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def _statements(self, model: Any, schema_editor: Any) -> list[str]:
+        table = schema_editor.quote_name(model._meta.db_table)
+        column = schema_editor.quote_name(model._meta.get_field("restaurant").column)
+        condition = (
+            f"({column} = NULLIF(current_setting('{RESTAURANT_SETTING}', true), '')::bigint "
+            f"OR current_setting('{BYPASS_SETTING}', true) = 'on')"
+        )
+        return [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY {POLICY_NAME} ON {table} USING {condition} WITH CHECK {condition}",
+        ]
+
+    def constraint_sql(self, model: Any, schema_editor: Any) -> str:
+        # Called while the table is being created: the statements run once it exists.
+        schema_editor.deferred_sql.extend(self._statements(model, schema_editor))
+        return ""
+
+    def create_sql(self, model: Any, schema_editor: Any) -> str:
+        return "; ".join(self._statements(model, schema_editor))
+
+    def remove_sql(self, model: Any, schema_editor: Any) -> str:
+        table = schema_editor.quote_name(model._meta.db_table)
+        return (
+            f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}; "
+            f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; "
+            f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
+        )
+
+    def validate(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to validate in Python: the database enforces it."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RowLevelSecurity) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.name))

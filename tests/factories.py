@@ -1,0 +1,55 @@
+"""Test data that keeps related objects in one restaurant."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.test import Client
+
+from staff.dev import mint_token
+from staff.models import StaffMember
+from staff.roles import Role
+from tenants.context import tenant_context
+from tenants.models import Restaurant
+
+_counter = itertools.count(1)
+
+
+def make_restaurant(slug: str | None = None, **fields) -> Restaurant:
+    n = next(_counter)
+    slug = slug or f"restaurant-{n}"
+    return Restaurant.objects.create(
+        name=fields.pop("name", slug.replace("-", " ").title()),
+        slug=slug,
+        clerk_organization_id=fields.pop("clerk_organization_id", f"org_{slug}"),
+        **fields,
+    )
+
+
+def make_staff(restaurant: Restaurant, role: str = Role.OWNER, **fields) -> StaffMember:
+    n = next(_counter)
+    with tenant_context(restaurant):
+        return StaffMember.objects.create(
+            clerk_user_id=fields.pop("clerk_user_id", f"user_{restaurant.slug}_{role}_{n}"),
+            email=fields.pop("email", f"{role}{n}@{restaurant.slug}.example.com"),
+            name=fields.pop("name", f"{Role(role).label} {n}"),
+            role=role,
+            **fields,
+        )
+
+
+def token_for(member: StaffMember, **claims) -> str:
+    assert member.clerk_user_id and member.restaurant.clerk_organization_id
+    return mint_token(
+        clerk_user_id=member.clerk_user_id,
+        organization_id=member.restaurant.clerk_organization_id,
+        email=member.email,
+        **claims,
+    )
+
+
+def api_client(member: StaffMember | None) -> Client:
+    """A client that presents the member's Bearer token (or none, for anonymous)."""
+    if member is None:
+        return Client(raise_request_exception=False)
+    return Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {token_for(member)}")

@@ -1,0 +1,227 @@
+"""Walls 1 and 2 seen from outside: BOLA, function-level and mass-assignment matrices."""
+
+import json
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from staff.models import StaffMember
+from staff.roles import Role
+from tenants.context import tenant_bypass, tenant_context
+from tenants.models import Restaurant
+from tests.factories import api_client, make_staff
+from tests.security.matrix import PUBLIC, ROUTES
+
+ROLES = [role.value for role in Role]
+
+
+def api_route_names():
+    names = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and (prefix + str(pattern.pattern)).startswith(
+                "api/"
+            ):
+                assert pattern.name, f"API route {prefix}{pattern.pattern} has no name"
+                names.add(pattern.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_api_route_is_in_the_matrix():
+    names = api_route_names()
+    assert names, "the resolver lists API routes"
+    assert names - PUBLIC - set(ROUTES) == set(), "add new routes to tests/security/matrix.py"
+    assert set(ROUTES) | PUBLIC <= names, "the matrix names routes that no longer exist"
+
+
+def test_the_matrix_covers_every_method_a_view_answers():
+    for name, route in ROUTES.items():
+        view = get_resolver().reverse_dict.getlist(name)
+        assert view
+        callback = next(p.callback for p in _patterns() if p.name == name)
+        declared = set(callback.view_class.scopes)
+        assert declared == set(route.roles), f"{name}: matrix {set(route.roles)} vs {declared}"
+
+
+def _patterns():
+    def walk(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns)
+            else:
+                yield pattern
+
+    return list(walk(get_resolver().url_patterns))
+
+
+def url_for(name, pk=None):
+    return reverse(name, kwargs={"pk": pk} if pk is not None else None)
+
+
+def send(client, method, url, body=None):
+    if method == "get":
+        return client.get(url)
+    return getattr(client, method)(
+        url, data=json.dumps(body or {}), content_type="application/json"
+    )
+
+
+def foreign_object(kind, roster):
+    if kind == "staff":
+        return roster[("theirs", "kitchen")]
+    raise AssertionError(kind)
+
+
+BOLA_CASES = [
+    (name, method, role)
+    for name, route in ROUTES.items()
+    if route.object_kind
+    for method in route.roles
+    for role in [*ROLES, None]
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "role"), BOLA_CASES)
+def test_another_restaurants_object_is_404(roster, name, method, role):
+    """Every role (and anonymous) gets the same answer for a foreign id as a missing one."""
+    route = ROUTES[name]
+    target = foreign_object(route.object_kind, roster)
+    client = api_client(roster[("ours", role)] if role else None)
+    body = route.bodies.get(method)
+    foreign = send(client, method, url_for(name, target.pk), body)
+    missing = send(client, method, url_for(name, 999_999_999), body)
+    # Anonymous: 401. A role without the scope: 403 before any lookup. Otherwise 404. In
+    # every case the foreign id answers exactly as an id that does not exist.
+    expected = 401 if role is None else 404 if role in route.roles[method] else 403
+    assert foreign.status_code == expected, foreign.content
+    assert missing.status_code == expected
+    assert foreign.json() == missing.json(), "a foreign object is indistinguishable"
+    assert target.email not in foreign.content.decode()
+    with tenant_bypass():
+        unchanged = StaffMember.objects.get(pk=target.pk)
+    assert (unchanged.active, unchanged.name, unchanged.role) == (
+        target.active,
+        target.name,
+        target.role,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", [n for n, r in ROUTES.items() if "get" in r.roles])
+def test_reads_never_show_another_restaurants_rows(roster, name):
+    route = ROUTES[name]
+    client = api_client(roster[("ours", "owner")])
+    url = url_for(name, roster[("ours", "kitchen")].pk if route.object_kind else None)
+    response = client.get(url)
+    assert response.status_code == 200
+    text = response.content.decode()
+    foreign = [m for (slug, _), m in roster.items() if slug == "theirs"]
+    assert not any(m.email in text for m in foreign)
+    assert "theirs" not in text
+
+
+ROLE_CASES = [
+    (name, method, role)
+    for name, route in ROUTES.items()
+    for method in route.roles
+    for role in ROLES
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "role"), ROLE_CASES)
+def test_each_role_gets_exactly_its_scopes(roster, name, method, role):
+    """SPEC.md's role table, route by route: 403 outside the role's scopes."""
+    route = ROUTES[name]
+    actor = roster[("ours", role)]
+    # Act on a member the actor may manage, so only the role decides the answer.
+    target = make_staff(actor.restaurant, Role.KITCHEN) if route.object_kind else None
+    response = send(
+        api_client(actor), method, url_for(name, target.pk if target else None),
+        route.bodies.get(method),
+    )  # fmt: skip
+    if role in route.roles[method]:
+        assert response.status_code in (200, 201), response.content
+    else:
+        assert response.status_code == 403, response.content
+        assert response.json()["code"] == "permission_denied"
+
+
+@pytest.mark.django_db
+def test_cookie_alone_does_not_authenticate_the_api(roster):
+    from tests.factories import token_for
+
+    client = api_client(None)
+    client.cookies["__session"] = token_for(roster[("ours", "owner")])
+    response = client.get(reverse("api-me"))
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+class TestMassAssignment:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"status": "suspended"},
+            {"slug": "stolen"},
+            {"clerk_organization_id": "org_theirs"},
+            {"id": 1},
+            {"restaurant": 2},
+        ],
+    )
+    def test_restaurant_read_only_fields_are_rejected(self, roster, restaurants, body):
+        ours = restaurants[0]
+        response = send(
+            api_client(roster[("ours", "owner")]), "patch", url_for("api-restaurant"), body
+        )
+        assert response.status_code == 400
+        assert response.json()["attr"] == next(iter(body))
+        fresh = Restaurant.objects.get(pk=ours.pk)
+        assert (fresh.status, fresh.slug, fresh.clerk_organization_id) == (
+            ours.status,
+            ours.slug,
+            ours.clerk_organization_id,
+        )
+
+    @pytest.mark.parametrize("field", ["restaurant", "restaurant_id", "active", "clerk_user_id"])
+    def test_staff_fields_outside_the_allow_list_are_rejected(self, roster, restaurants, field):
+        ours, theirs = restaurants
+        target = roster[("ours", "kitchen")]
+        client = api_client(roster[("ours", "owner")])
+        value = theirs.pk if field.startswith("restaurant") else "user_attacker"
+        response = send(client, "patch", url_for("api-staff-detail", target.pk), {field: value})
+        assert response.status_code == 400
+        assert response.json()["attr"] == field
+        created = send(
+            client, "post", url_for("api-staff-list"),
+            {"email": "mass@example.com", "role": "kitchen", field: value},
+        )  # fmt: skip
+        assert created.status_code == 400
+        with tenant_bypass():
+            assert not StaffMember.unscoped.filter(email="mass@example.com").exists()
+            assert StaffMember.unscoped.get(pk=target.pk).restaurant_id == ours.pk
+
+    @pytest.mark.parametrize("role", ["manager", "cashier", "kitchen"])
+    def test_a_member_cannot_raise_their_own_role(self, roster, restaurants, role):
+        member = roster[("ours", role)]
+        response = send(
+            api_client(member), "patch", url_for("api-staff-detail", member.pk), {"role": "owner"}
+        )
+        assert response.status_code in (403, 404)
+        with tenant_context(restaurants[0]):
+            assert StaffMember.objects.get(pk=member.pk).role == role
+
+    def test_restaurant_in_the_query_string_is_ignored(self, roster, restaurants):
+        _, theirs = restaurants
+        client = api_client(roster[("ours", "owner")])
+        response = client.get(url_for("api-staff-list"), {"restaurant": theirs.pk})
+        assert response.status_code == 200
+        ids = {row["id"] for row in response.json()["results"]}
+        assert ids == {m.pk for (slug, _), m in roster.items() if slug == "ours"}

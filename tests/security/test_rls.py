@@ -1,0 +1,114 @@
+"""Wall 3: PostgreSQL row-level security on every tenant table, as a non-superuser."""
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from tenants.context import tenant_bypass, tenant_context
+from tenants.models import TenantModel
+
+pytestmark = pytest.mark.django_db
+
+
+def tenant_tables_in_catalogue():
+    """Every table with a restaurant_id column, straight from the database catalogue."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT 1 FROM pg_policies p
+                           WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid
+            WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+              AND a.attname = 'restaurant_id' AND NOT a.attisdropped
+            """
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def test_every_tenant_table_has_forced_rls_and_a_policy():
+    tables = tenant_tables_in_catalogue()
+    assert tables, "tenant tables exist"
+    lacking = {name: flags for name, flags in tables.items() if flags != (True, True, True)}
+    assert lacking == {}, f"tables without ENABLE+FORCE RLS and a policy: {lacking}"
+
+
+def test_every_tenant_model_is_in_the_catalogue():
+    models = {m._meta.db_table for m in apps.get_models() if issubclass(m, TenantModel)}
+    assert models <= set(tenant_tables_in_catalogue())
+
+
+def test_connection_role_cannot_bypass_rls():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone() == (False, False)
+
+
+def raw_staff_restaurants():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT restaurant_id FROM staff_staffmember")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_raw_select_sees_nothing_without_a_tenant(roster):
+    assert raw_staff_restaurants() == set()
+
+
+def test_raw_select_sees_only_its_own_rows_with_a_tenant(roster, restaurants):
+    ours, theirs = restaurants
+    with tenant_context(ours):
+        assert raw_staff_restaurants() == {ours.pk}
+    with tenant_context(theirs):
+        assert raw_staff_restaurants() == {theirs.pk}
+    assert raw_staff_restaurants() == set(), "the setting does not outlive the context"
+
+
+def test_raw_insert_into_another_restaurant_is_refused(roster, restaurants):
+    ours, theirs = restaurants
+    with (
+        pytest.raises(Exception, match="row-level security"),
+        tenant_context(ours),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO staff_staffmember (restaurant_id, email, name, role, active, "
+            "created_at, updated_at) VALUES (%s, 'x@y.example.com', '', 'owner', true, "
+            "now(), now())",
+            [theirs.pk],
+        )
+
+
+def test_raw_update_cannot_touch_other_rows(roster, restaurants):
+    ours, theirs = restaurants
+    with tenant_context(ours), connection.cursor() as cursor:
+        cursor.execute("UPDATE staff_staffmember SET name = 'changed'")
+        assert cursor.rowcount == len([k for k in roster if k[0] == "ours"])
+    with tenant_context(theirs), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM staff_staffmember WHERE name = 'changed'")
+        assert cursor.fetchone() == (0,)
+
+
+def test_bypass_sees_every_restaurant(roster, restaurants):
+    with tenant_bypass():
+        assert raw_staff_restaurants() == {r.pk for r in restaurants}
+
+
+def test_tenant_indexes_and_unique_constraints_lead_with_restaurant():
+    """Citus-ready: every unique index on a tenant table starts with restaurant_id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.relname, i.relname, a.attname
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_class t ON t.oid = x.indrelid
+            LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+            WHERE x.indisunique AND NOT x.indisprimary AND t.relname = ANY(%s)
+            """,
+            [list(tenant_tables_in_catalogue())],
+        )
+        rows = cursor.fetchall()
+    assert rows, "tenant tables have unique constraints"
+    assert [r for r in rows if r[2] != "restaurant_id"] == []

@@ -31,6 +31,8 @@ migrate: $(STAMP)
 
 # granian, the production server (bench/RESULTS.md), with auto-reload on code changes.
 run: migrate
+	$(PY) manage.py seed_demo
+	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard/ (development sign-in at /dev/sign-in)"
 	$(PY) -m granian --interface wsgi nordkestrel.wsgi:application \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads 1 \
 		--reload --reload-ignore-dirs .data --reload-ignore-dirs .venv \

@@ -1,0 +1,50 @@
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from staff.models import StaffMember
+from tenants.context import tenant_bypass
+from tenants.models import Restaurant
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_creates_two_restaurants_with_every_role_and_is_idempotent():
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    assert Restaurant.objects.count() == 2
+    with tenant_bypass():
+        for restaurant in Restaurant.objects.all():
+            roles = set(
+                StaffMember.unscoped.filter(restaurant=restaurant).values_list("role", flat=True)
+            )
+            assert roles == {"owner", "admin", "manager", "cashier", "kitchen"}
+        assert StaffMember.unscoped.filter(clerk_user_id="user_demo_multi").count() == 2
+
+
+@pytest.mark.parametrize("role", ["owner", "kitchen"])
+def test_dev_token_prints_a_token_the_api_accepts(role):
+    call_command("seed_demo", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("dev_token", restaurant="kestrel-noodles", role=role, stdout=out)
+    token = out.getvalue().strip()
+    me = Client().get(reverse("api-me"), HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert (me["restaurant"]["slug"], me["role"]) == ("kestrel-noodles", role)
+
+
+def test_dev_token_by_user():
+    call_command("seed_demo", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("dev_token", user="user_demo_multi", stdout=out)
+    me = Client().get(reverse("api-me"), HTTP_AUTHORIZATION=f"Bearer {out.getvalue().strip()}")
+    assert len(me.json()["memberships"]) == 2
+
+
+def test_dev_token_explains_what_is_missing():
+    with pytest.raises(CommandError, match="--restaurant and --role"):
+        call_command("dev_token")
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("dev_token", restaurant="nowhere", role="owner")

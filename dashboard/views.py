@@ -14,7 +14,7 @@ from dashboard.base import SESSION_COOKIE, DashboardView
 from nordkestrel.errors import DomainError
 from staff import services as staff_services
 from staff.models import StaffMember
-from staff.roles import Role, Scope
+from staff.roles import Role, Scope, can_manage
 from tenants import services as tenant_services
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
@@ -70,7 +70,12 @@ class SettingsView(DashboardView):
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254)
     name = forms.CharField(max_length=120, required=False)
-    role = forms.ChoiceField(choices=Role.choices)
+    # Least privilege unless the inviter chooses otherwise.
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.KITCHEN)
+
+    def __init__(self, *args: Any, assignable: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = assignable  # type: ignore[attr-defined]
 
 
 class StaffActionForm(forms.Form):
@@ -85,27 +90,40 @@ class StaffView(DashboardView):
     template_name = "dashboard/staff.html"
     scopes = {"get": Scope.STAFF_READ, "post": Scope.STAFF_WRITE}
 
+    def _assignable(self) -> list[tuple[str, str]]:
+        """The roles this actor may hand out (an Admin never sees Owner)."""
+        return [
+            (value, label) for value, label in Role.choices if can_manage(self.actor.role, value)
+        ]
+
+    def _invite_form(self, data: Any = None) -> InviteForm:
+        return InviteForm(data, assignable=self._assignable())
+
     def _page(self, request: HttpRequest, invite: InviteForm, status: int = 200) -> HttpResponse:
+        can_edit = self.actor.has(Scope.STAFF_WRITE)
         return self.page(
             request,
             status=status,
-            members=StaffMember.objects.all(),
+            rows=[
+                (member, can_edit and can_manage(self.actor.role, member.role))
+                for member in StaffMember.objects.all()
+            ],
             invite_form=invite,
-            roles=Role.choices,
-            can_edit=self.actor.has(Scope.STAFF_WRITE),
+            roles=self._assignable(),
+            can_edit=can_edit,
         )
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._page(request, InviteForm())
+        return self._page(request, self._invite_form())
 
     def post(self, request: HttpRequest) -> HttpResponse:
         action = StaffActionForm(request.POST)
         if not action.is_valid():
-            return self._page(request, InviteForm(), status=400)
-        invite = InviteForm()
+            return self._page(request, self._invite_form(), status=400)
+        invite = self._invite_form()
         try:
             if action.cleaned_data["action"] == "invite":
-                invite = InviteForm(request.POST)
+                invite = self._invite_form(request.POST)
                 if not invite.is_valid():
                     return self._page(request, invite, status=400)
                 member = staff_services.staff_invite(actor=self.actor, **invite.cleaned_data)

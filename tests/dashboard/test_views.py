@@ -157,3 +157,16 @@ def test_switching_to_a_restaurant_without_membership_is_404(roster, restaurants
     client = signed_in(roster[("ours", "owner")])
     assert client.post("/dashboard/switch", {"restaurant": restaurants[1].pk}).status_code == 404
     assert client.post("/dashboard/switch", {"restaurant": "x"}).status_code == 404
+
+
+def test_admin_is_offered_only_roles_it_may_assign(roster):
+    page = signed_in(roster[("ours", "admin")]).get("/dashboard/staff").content.decode()
+    assert 'value="owner"' not in page
+    assert 'value="admin"' in page
+    owner_id = roster[("ours", "owner")].pk
+    assert f'name="member" value="{owner_id}"' not in page, "no actions on an Owner's row"
+
+
+def test_invite_form_defaults_to_the_least_privileged_role(roster):
+    page = signed_in(roster[("ours", "owner")]).get("/dashboard/staff").content.decode()
+    assert '<option value="kitchen" selected>' in page

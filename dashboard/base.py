@@ -14,9 +14,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from nordkestrel.errors import DomainError
+from nordkestrel.ratelimit import auth_failures
 from staff.auth import Actor, authenticate_token
 from staff.clerk import TokenRejected
 from staff.roles import Scope
@@ -38,6 +40,15 @@ NAVIGATION = [
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
 ]
+
+
+def safe_next(request: HttpRequest, next_url: str) -> str:
+    """Where to go after signing in: a path on this site, never somewhere else."""
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, {request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return reverse("dashboard:home")
 
 
 def sign_in_url(next_path: str = "") -> str:
@@ -66,10 +77,12 @@ class DashboardView(View):
         token = request.COOKIES.get(SESSION_COOKIE, "")
         if not token:
             return HttpResponseRedirect(sign_in_url(request.get_full_path()))
+        auth_failures.check(request)
         with tenant_scope() as scope:
             try:
                 self.actor = authenticate_token(token, scope)
             except TokenRejected as rejected:
+                auth_failures.record(request)
                 if rejected.status == 401:
                     response = HttpResponseRedirect(sign_in_url(request.get_full_path()))
                     response.delete_cookie(SESSION_COOKIE)

@@ -6,29 +6,45 @@ the same code path as Clerk's.
 
 from __future__ import annotations
 
+import ipaddress
+
 from django import forms
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
-from dashboard.base import SESSION_COOKIE
+from dashboard.base import SESSION_COOKIE, safe_next
 from staff.dev import development_jwks, mint_token
 from staff.models import StaffMember
 from tenants.context import tenant_bypass
 
 SESSION_HOURS = 8
+LOCAL_HOST_NAMES = {"localhost", "127.0.0.1", "[::1]", "testserver"}
 
 
-def _require_dev() -> None:
-    if not settings.DEV_AUTH:
+def _is_local(request: HttpRequest) -> bool:
+    host, _ = split_domain_port(request.get_host())
+    client = getattr(request, "client_ip", "") or ""
+    try:
+        loopback = ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        loopback = False
+    local_host = host in LOCAL_HOST_NAMES or host.endswith(".localhost")
+    return loopback and local_host
+
+
+def _require_dev(request: HttpRequest) -> None:
+    """Development sign-in exists only in development, for a browser on this machine."""
+    if not settings.DEV_AUTH or not _is_local(request):
         raise Http404
 
 
 def session_response(
     request: HttpRequest, *, clerk_user_id: str, organization_id: str, email: str, next_url: str
 ) -> HttpResponse:
+    _require_dev(request)
     origin = f"{request.scheme}://{request.get_host()}"
     azp = origin if origin in settings.CLERK_AUTHORIZED_PARTIES else None
     token = mint_token(
@@ -38,9 +54,7 @@ def session_response(
         azp=azp,
         lifetime_seconds=SESSION_HOURS * 3600,
     )
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = reverse("dashboard:home")
-    response = HttpResponseRedirect(next_url)
+    response = HttpResponseRedirect(safe_next(request, next_url))
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -58,7 +72,7 @@ class DevSignInForm(forms.Form):
 
 
 def dev_sign_in(request: HttpRequest) -> HttpResponse:
-    _require_dev()
+    _require_dev(request)
     with tenant_bypass():
         members = list(
             StaffMember.unscoped.select_related("restaurant")
@@ -94,5 +108,5 @@ def dev_sign_in(request: HttpRequest) -> HttpResponse:
 
 def dev_jwks(request: HttpRequest) -> JsonResponse:
     """The development key set, published as Clerk publishes its own."""
-    _require_dev()
+    _require_dev(request)
     return JsonResponse(development_jwks(settings.DATA_DIR))

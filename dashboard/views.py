@@ -8,9 +8,9 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
-from dashboard.base import SESSION_COOKIE, DashboardView
+from dashboard.base import SESSION_COOKIE, DashboardView, safe_next
 from nordkestrel.errors import DomainError
 from staff import services as staff_services
 from staff.models import StaffMember
@@ -47,13 +47,19 @@ class SettingsView(DashboardView):
             exceptions=OpeningException.objects.all(),
         )
 
+    def _form(self, data: Any = None) -> SettingsForm:
+        form = SettingsForm(data, instance=Restaurant.objects.get(pk=self.actor.restaurant.pk))
+        if not self.actor.has(Scope.RESTAURANT_SECURITY):
+            # Only an Owner sees (and can change) the security settings.
+            for field in tenant_services.SECURITY_SETTINGS:
+                del form.fields[field]
+        return form
+
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._page(request, SettingsForm(instance=self.actor.restaurant))
+        return self._page(request, self._form())
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = SettingsForm(
-            request.POST, instance=Restaurant.objects.get(pk=self.actor.restaurant.pk)
-        )
+        form = self._form(request.POST)
         if not form.is_valid():
             return self._page(request, form, status=400)
         try:
@@ -159,17 +165,28 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         {
             "clerk_frontend_api": settings.CLERK_FRONTEND_API.rstrip("/"),
             "clerk_publishable_key": settings.CLERK_PUBLISHABLE_KEY,
-            "next": request.GET.get("next", ""),
+            "next": safe_next(request, request.GET.get("next", "")),
         },
     )
 
 
+@require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "POST"})
-    response = HttpResponseRedirect(
-        reverse("dev-sign-in") if settings.DEV_AUTH else reverse("dashboard:sign-in")
-    )
+    """Forget the session here, and (in production) end it at Clerk too.
+
+    Dropping the cookie alone would let Clerk's script sign a shared till straight back in.
+    """
+    if settings.DEV_AUTH:
+        response: HttpResponse = HttpResponseRedirect(reverse("dev-sign-in"))
+    else:
+        response = render(
+            request,
+            "dashboard/signed_out.html",
+            {
+                "clerk_frontend_api": settings.CLERK_FRONTEND_API.rstrip("/"),
+                "clerk_publishable_key": settings.CLERK_PUBLISHABLE_KEY,
+            },
+        )
     response.delete_cookie(SESSION_COOKIE)
     return response
 

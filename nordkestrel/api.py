@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.urls import reverse
 from django_ratelimit.exceptions import Ratelimited
@@ -38,6 +39,14 @@ def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, A
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
+    if isinstance(exc, RequestDataTooBig):
+        set_rollback()
+        return Response(
+            error_body(413, "payload_too_large", "The request body is too large."), status=413
+        )
+    if isinstance(exc, SuspiciousOperation):
+        set_rollback()
+        return Response(error_body(400, "bad_request", "The request was refused."), status=400)
     if isinstance(exc, Ratelimited):
         headers["Retry-After"] = str(retry_after(exc))
         body = error_body(429, "rate_limited", "Too many requests. Try again later.")

@@ -62,6 +62,9 @@ class ClientIPMiddleware:
         )
         request.client_ip = ip  # type: ignore[attr-defined]
         request.from_trusted_proxy = trusted  # type: ignore[attr-defined]
+        if not trusted:
+            # Only our proxy may say the original request was HTTPS (SECURE_PROXY_SSL_HEADER).
+            request.META.pop("HTTP_X_FORWARDED_PROTO", None)
         return self.get_response(request)
 
 

@@ -8,13 +8,17 @@ raises :class:`RateLimitExceeded` with the seconds left in the window.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit import UNSAFE
 from django_ratelimit.core import get_usage
 from django_ratelimit.exceptions import Ratelimited
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 60
 
@@ -49,3 +53,40 @@ def rate_limit(
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+class FailureLimit:
+    """Counts failures (e.g. refused sign-ins) per client IP; past ``rate``, answers 429.
+
+    ``check`` runs before the work and ``record`` after a failure, so successes cost no
+    write. A cache outage fails open here: it must not take sign-in down with it.
+    """
+
+    def __init__(self, group: str, rate: Callable[[], str]) -> None:
+        self.group = group
+        self.rate = rate
+
+    def _usage(self, request: HttpRequest, *, increment: bool) -> dict[str, Any] | None:
+        try:
+            return get_usage(
+                request, group=self.group, key="ip", rate=self.rate(), increment=increment
+            )
+        except Exception:
+            logger.warning("Rate-limit counter unavailable for %s", self.group, exc_info=True)
+            return None
+
+    def check(self, request: HttpRequest) -> None:
+        usage = self._usage(request, increment=False)
+        if usage is not None and usage["count"] >= usage["limit"] > 0:
+            raise RateLimitExceeded(retry_after=usage["time_left"])
+
+    def record(self, request: HttpRequest) -> None:
+        self._usage(request, increment=True)
+
+
+def _auth_failure_rate() -> str:
+    return str(settings.AUTH_FAILURE_RATE)
+
+
+# Refused tokens and sessions, shared by the API and the dashboard.
+auth_failures = FailureLimit("auth-failure", _auth_failure_rate)

@@ -35,6 +35,7 @@ if PRODUCTION:
             "CLERK_ISSUER",
             "CLERK_AUTHORIZED_PARTIES",
             "CLERK_PUBLISHABLE_KEY",
+            "TRUSTED_PROXY_NETWORKS",
         ],
         environment=ENVIRONMENT,
     )
@@ -158,6 +159,8 @@ else:
 # django-ratelimit counts in the shared default cache (Redis whenever REDIS_URL is set).
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "nordkestrel.middleware.client_ip"
+# Refused sign-ins per client IP (API tokens, dashboard sessions, the admin login).
+AUTH_FAILURE_RATE = env.get_str("AUTH_FAILURE_RATE", "20/m")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",
@@ -247,7 +250,11 @@ SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
 # exactly as production verifies Clerk's; none of that exists when DJANGO_ENV=production.
-DEV_AUTH = not PRODUCTION
+_LOCAL_HOSTS = {"localhost", ".localhost", "127.0.0.1", "[::1]", "testserver"}
+# Only on a machine that serves itself: a deployment that forgot DJANGO_ENV but names its
+# public hosts in ALLOWED_HOSTS gets no development sign-in (its views also answer loopback
+# clients on local host names only).
+DEV_AUTH = not PRODUCTION and set(ALLOWED_HOSTS) <= _LOCAL_HOSTS
 CLERK_ISSUER = env.get_str("CLERK_ISSUER") or ("" if PRODUCTION else "http://localhost/dev-clerk")
 CLERK_AUTHORIZED_PARTIES = env.get_list(
     "CLERK_AUTHORIZED_PARTIES",
@@ -276,7 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["nordkestrel.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "nordkestrel.api.exception_handler",
     "UNAUTHENTICATED_USER": None,

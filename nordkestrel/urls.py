@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
+from nordkestrel.ratelimit import rate_limit
 from staff import api as staff_api
 from tenants import api as tenants_api
 
@@ -39,6 +40,11 @@ urlpatterns = [
     path(".well-known/security.txt", views.security_txt, name="security-txt"),
     path("api/v1/", include(api_v1)),
     path("dashboard/", include("dashboard.urls")),
+    # Password guessing against the platform admin: at most 10 attempts a minute per IP.
+    path(
+        "admin/login/",
+        rate_limit(key="ip", rate="10/m", group="admin-login", method="POST")(admin.site.login),
+    ),
     path("admin/", admin.site.urls),
 ]
 

@@ -25,10 +25,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+class UnsafeDatabaseRole(RuntimeError):
+    """Connected as a role that row-level security does not bind: tenant isolation is off."""
+
+
 def _check_database() -> None:
     with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        row = cursor.fetchone()
+    if row is None or row[0]:
+        raise UnsafeDatabaseRole("the database role is a superuser or bypasses RLS")
 
 
 def _check_cache() -> None:
@@ -51,6 +57,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     for name, check in READINESS_CHECKS.items():
         try:
             check()
+        except UnsafeDatabaseRole:
+            logger.error("Readiness check failed: %s role bypasses row-level security", name)
+            checks[name] = "unsafe_role"
         except Exception:
             logger.warning("Readiness check failed: %s", name, exc_info=True)
             checks[name] = "unavailable"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db import models
+from django.db import models, transaction
 from django.http import Http404, HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -21,6 +21,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.ratelimit import auth_failures
 from staff.auth import Actor, authenticate_token
 from staff.clerk import TokenRejected
 from tenants.context import TenantScope, tenant_scope
@@ -48,11 +49,14 @@ class ClerkBearerAuthentication(BaseAuthentication):
             return None
         keyword, _, token = header.partition(" ")
         if keyword != self.keyword or not token.strip():
+            auth_failures.record(request._request)
             raise AuthenticationRefused("Use 'Authorization: Bearer <token>'.", "invalid_header")
         scope: TenantScope = request._request.tenant_scope  # type: ignore[attr-defined]
+        auth_failures.check(request._request)
         try:
             actor = authenticate_token(token.strip(), scope)
         except TokenRejected as rejected:
+            auth_failures.record(request._request)
             if rejected.status == 401:
                 raise AuthenticationRefused(rejected.detail, rejected.code) from None
             raise AccessRefused(rejected.detail, rejected.code) from None
@@ -131,7 +135,11 @@ class TenantAPIView(GenericAPIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         with tenant_scope() as scope:
             request.tenant_scope = scope  # type: ignore[attr-defined]
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:
+                # Nothing half-written: an error answer keeps none of the request's writes.
+                transaction.set_rollback(True)
+            return response
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return [ClerkBearerAuthentication()]

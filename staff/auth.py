@@ -93,5 +93,7 @@ def authenticate_token(token: str, scope: TenantScope) -> Actor:
     ) or _claim_invitation(session)
     if member is None or not member.active:
         raise TokenRejected("not_on_roster", "You are not on this restaurant's staff.", 403)
+    if member.restaurant.status == Restaurant.Status.SUSPENDED:
+        raise TokenRejected("restaurant_suspended", "This restaurant is suspended.", 403)
     scope.refine(member.restaurant)
     return Actor(member=member, session=session)

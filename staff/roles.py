@@ -19,6 +19,8 @@ RANK = {Role.OWNER: 5, Role.ADMIN: 4, Role.MANAGER: 3, Role.CASHIER: 2, Role.KIT
 class Scope:
     RESTAURANT_READ = "restaurant:read"
     RESTAURANT_WRITE = "restaurant:write"
+    # Changing the security settings themselves (e.g. whether MFA is required).
+    RESTAURANT_SECURITY = "restaurant:security"
     STAFF_READ = "staff:read"
     STAFF_WRITE = "staff:write"
     MENUS_READ = "menus:read"
@@ -70,7 +72,12 @@ _ADMIN = _MANAGER | {
     Scope.EXPORTS_CREATE,
     Scope.AUDIT_READ,
 }
-_OWNER = _ADMIN | {Scope.PAYMENTS_CONNECT, Scope.PAYOUTS_TRIGGER, Scope.RESTAURANT_DELETE}
+_OWNER = _ADMIN | {
+    Scope.PAYMENTS_CONNECT,
+    Scope.PAYOUTS_TRIGGER,
+    Scope.RESTAURANT_DELETE,
+    Scope.RESTAURANT_SECURITY,
+}
 
 SCOPES: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(_OWNER),
@@ -90,6 +97,7 @@ SENSITIVE_SCOPES = frozenset(
         Scope.PAYOUTS_TRIGGER,
         Scope.DOMAINS_WRITE,
         Scope.RESTAURANT_DELETE,
+        Scope.RESTAURANT_SECURITY,
     }
 )
 REVERIFICATION_MINUTES = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from nordkestrel.errors import ConflictError, InvalidInput, PermissionDeniedError
+from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError, PermissionDeniedError
 from staff.auth import Actor
 from staff.models import StaffMember
 from staff.roles import Role, Scope, can_manage
@@ -16,14 +16,39 @@ def _require_can_manage(actor: Actor, role: str) -> None:
         raise PermissionDeniedError(f"Your role cannot manage {Role(role).label} members.")
 
 
+def _lock_fresh(actor: Actor, member: StaffMember) -> tuple[Actor, StaffMember]:
+    """Re-read the actor's and the target's rows under a lock, always in the same order.
+
+    Role checks then see the roster as it is now (not as the request first loaded it), and
+    two requests touching the same two people queue instead of deadlocking.
+    """
+    rows = {
+        row.pk: row
+        for row in StaffMember.objects.select_for_update()
+        .select_related("restaurant")
+        .filter(pk__in={actor.member.pk, member.pk})
+        .order_by("pk")
+    }
+    current = rows.get(actor.member.pk)
+    if current is None or not current.active:
+        raise PermissionDeniedError("You are no longer on this restaurant's staff.")
+    if member.pk not in rows:
+        raise NotFoundError("Not found.")
+    return Actor(member=current, session=actor.session), rows[member.pk]
+
+
 def _ensure_another_owner_remains(member: StaffMember) -> None:
-    """The last active Owner can be neither demoted nor removed, however requests race."""
+    """The last Owner who can sign in can be neither demoted nor removed, however requests race.
+
+    Owners still to claim their invitation do not count: they cannot sign in yet.
+    """
     owners = list(
         StaffMember.objects.select_for_update()
-        .filter(role=Role.OWNER, active=True)
+        .filter(role=Role.OWNER, active=True, clerk_user_id__isnull=False)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
-    if owners == [member.pk]:
+    if [pk for pk in owners if pk != member.pk] == []:
         raise ConflictError(
             "A restaurant always keeps at least one active Owner.", code="last_owner"
         )
@@ -54,6 +79,7 @@ def staff_update(
     *, actor: Actor, member: StaffMember, role: str | None = None, name: str | None = None
 ) -> StaffMember:
     actor.require(Scope.STAFF_WRITE)
+    actor, member = _lock_fresh(actor, member)
     _require_can_manage(actor, member.role)
     fields = []
     if role is not None and role != member.role:
@@ -73,6 +99,7 @@ def staff_update(
 @transaction.atomic
 def staff_deactivate(*, actor: Actor, member: StaffMember) -> StaffMember:
     actor.require(Scope.STAFF_WRITE)
+    actor, member = _lock_fresh(actor, member)
     _require_can_manage(actor, member.role)
     if not member.active:
         return member

@@ -43,3 +43,32 @@ def check_tenant_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                     )
                 )
     return errors
+
+
+@checks.register(checks.Tags.database)
+def check_database_role(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Row-level security binds only a role that is neither superuser nor BYPASSRLS.
+
+    Runs with ``manage.py check --database default`` (deploy pipelines); /readyz checks the
+    same on every probe.
+    """
+    from django.db import connections
+
+    errors: list[checks.CheckMessage] = []
+    for alias in databases or []:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            )
+            row = cursor.fetchone()
+        if row is None or row[0]:
+            errors.append(
+                checks.Error(
+                    f"Database '{alias}' is used by a role that bypasses row-level security.",
+                    hint="Connect as a role with NOSUPERUSER NOBYPASSRLS.",
+                    id="tenants.E004",
+                )
+            )
+    return errors

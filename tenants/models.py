@@ -125,6 +125,29 @@ class TenantModel(models.Model):
                 f"{type(self).__name__} belongs to restaurant {self.restaurant_id}, "
                 f"not the current restaurant {restaurant.pk}."
             )
+        self._check_related_restaurants()
+
+    def _check_related_restaurants(self) -> None:
+        """A row never points at another restaurant's row (foreign keys to tenant models)."""
+        for field in self._meta.concrete_fields:
+            related = field.related_model
+            if not (field.many_to_one and isinstance(related, type)):
+                continue
+            if not issubclass(related, TenantModel):
+                continue
+            value = getattr(self, field.attname)
+            if value is None:
+                continue
+            cached = field.get_cached_value(self, default=None)  # type: ignore[attr-defined]
+            if cached is not None and cached.pk == value:
+                belongs = cached.restaurant_id == self.restaurant_id
+            else:
+                # The scoped manager sees only this restaurant's rows.
+                belongs = related._default_manager.filter(pk=value).exists()
+            if not belongs:
+                raise TenantMismatch(
+                    f"{type(self).__name__}.{field.name} points at another restaurant's row."
+                )
 
 
 class Weekday(models.IntegerChoices):

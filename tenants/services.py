@@ -13,6 +13,10 @@ from staff.auth import Actor
 from staff.roles import Scope
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
+# Who may turn the MFA requirement off decides what MFA protects: only an Owner, with a
+# recently verified second factor (it is a sensitive scope).
+SECURITY_SETTINGS = ("require_mfa_for_sensitive_actions",)
+
 # What an operator may change through the API or the dashboard; nothing else is writable.
 EDITABLE_SETTINGS = (
     "name",
@@ -51,6 +55,8 @@ def restaurant_update_settings(*, actor: Actor, changes: dict[str, Any]) -> Rest
         raise InvalidInput(f"'{field}' cannot be changed here.", attr=field, code="read_only")
     restaurant = Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
     changed = [field for field, value in changes.items() if getattr(restaurant, field) != value]
+    if any(field in SECURITY_SETTINGS for field in changed):
+        actor.require(Scope.RESTAURANT_SECURITY)
     for field in changed:
         setattr(restaurant, field, changes[field])
     try:
@@ -75,6 +81,8 @@ def opening_hours_replace(
 ) -> None:
     """Replace the weekly schedule and the exceptions in one step."""
     actor.require(Scope.RESTAURANT_WRITE)
+    # Concurrent replacements queue on the restaurant row instead of colliding.
+    Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
     seen: set[tuple[int, time]] = set()
     for index, period in enumerate(weekly):
         _validate_period(period.get("opens"), period.get("closes"), f"weekly.{index}")

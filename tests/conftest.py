@@ -49,3 +49,20 @@ def roster(restaurants):
         for restaurant in restaurants
         for role in Role
     }
+
+
+@pytest.fixture
+def frozen_ratelimit_clock(monkeypatch):
+    """Keep django-ratelimit in one window, so a test never straddles a window boundary."""
+    import time
+
+    import django_ratelimit.core
+
+    fixed = float(int(time.time()))
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return fixed
+
+    monkeypatch.setattr(django_ratelimit.core, "time", Clock)

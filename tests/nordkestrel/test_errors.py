@@ -2,7 +2,10 @@
 
 import pytest
 
-pytestmark = pytest.mark.urls("tests.nordkestrel.urls")
+pytestmark = [
+    pytest.mark.urls("tests.nordkestrel.urls"),
+    pytest.mark.usefixtures("frozen_ratelimit_clock"),
+]
 
 SHAPE = {"type", "code", "detail", "attr"}
 

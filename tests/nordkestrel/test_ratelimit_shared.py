@@ -11,7 +11,8 @@ from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# One "web process": counts three requests from the same client IP against a 5/m limit.
+# One "web process": counts three requests from the same client IP against a 5/h limit (an
+# hour-long window, so the two processes almost surely share one).
 PROCESS = """
 import json, django
 django.setup()
@@ -19,7 +20,7 @@ from django.test import RequestFactory
 from django_ratelimit.core import get_usage
 request = RequestFactory().post("/checkout", REMOTE_ADDR="203.0.113.50")
 usages = [
-    get_usage(request, group="shared-test", key="ip", rate="5/m", method="POST", increment=True)
+    get_usage(request, group="shared-test", key="ip", rate="5/h", method="POST", increment=True)
     for _ in range(3)
 ]
 print(json.dumps([[u["count"], u["should_limit"]] for u in usages]))

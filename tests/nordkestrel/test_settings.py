@@ -17,6 +17,7 @@ REQUIRED = [
     "CLERK_ISSUER",
     "CLERK_AUTHORIZED_PARTIES",
     "CLERK_PUBLISHABLE_KEY",
+    "TRUSTED_PROXY_NETWORKS",
 ]
 
 
@@ -24,7 +25,7 @@ def production_env(**overrides):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in REQUIRED and not key.startswith(("DJANGO_", "CLERK_"))
+        if key not in REQUIRED and not key.startswith(("DJANGO_", "CLERK_", "ALLOWED_HOSTS"))
     }
     env.update(
         DJANGO_ENV="production",
@@ -37,6 +38,7 @@ def production_env(**overrides):
         CLERK_AUTHORIZED_PARTIES="https://app.nordkestrel.com",
         CLERK_PUBLISHABLE_KEY="pk_live_example",
         CLERK_JWKS_URL="https://clerk.nordkestrel.com/.well-known/jwks.json",
+        TRUSTED_PROXY_NETWORKS="10.0.0.0/8",
     )
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}

@@ -112,3 +112,28 @@ def test_tenant_indexes_and_unique_constraints_lead_with_restaurant():
         rows = cursor.fetchall()
     assert rows, "tenant tables have unique constraints"
     assert [r for r in rows if r[2] != "restaurant_id"] == []
+
+
+def test_database_check_accepts_the_application_role():
+    from tenants.checks import check_database_role
+
+    assert check_database_role(databases=["default"]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_check_refuses_a_superuser_connection():
+    from django.db import connections
+
+    from tenants.checks import check_database_role
+
+    default = connections["default"]
+    saved = dict(default.settings_dict)
+    default.close()
+    default.settings_dict["USER"] = "postgres"
+    try:
+        errors = check_database_role(databases=["default"])
+    finally:
+        default.close()
+        default.settings_dict.clear()
+        default.settings_dict.update(saved)
+    assert [e.id for e in errors] == ["tenants.E004"]

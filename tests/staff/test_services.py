@@ -140,25 +140,45 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(restaurants):
     barrier = threading.Barrier(2)
     outcomes = []
 
-    def demote(actor_member, target):
+    def demote(actor_pk, target_pk):
         try:
             with tenant_context(ours):
+                # Each request loads its own copies, as two real requests would.
+                actor_member = StaffMember.objects.select_related("restaurant").get(pk=actor_pk)
+                target = StaffMember.objects.get(pk=target_pk)
                 barrier.wait(timeout=10)
                 services.staff_update(actor=act(actor_member), member=target, role=Role.ADMIN)
             outcomes.append("ok")
-        except ConflictError:
-            outcomes.append("last_owner")
+        except (ConflictError, PermissionDeniedError):
+            outcomes.append("refused")
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=demote, args=(first, second)),
-        threading.Thread(target=demote, args=(second, first)),
+        threading.Thread(target=demote, args=(first.pk, second.pk)),
+        threading.Thread(target=demote, args=(second.pk, first.pk)),
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["last_owner", "ok"]
+    assert sorted(outcomes) == ["ok", "refused"]
     with tenant_context(ours):
         assert StaffMember.objects.filter(role=Role.OWNER, active=True).count() == 1
+
+
+def test_an_unclaimed_owner_invitation_does_not_count_as_an_owner(roster, restaurants):
+    owner = roster[("ours", "owner")]
+    with tenant_context(restaurants[0]):
+        services.staff_invite(actor=act(owner), email="ghost@example.com", name="", role="owner")
+        with pytest.raises(ConflictError):
+            services.staff_update(actor=act(owner), member=owner, role=Role.KITCHEN)
+
+
+def test_a_demoted_actor_cannot_use_the_role_it_had(roster, restaurants):
+    """The service re-reads the actor: a role lost mid-request is lost for the change too."""
+    admin = roster[("ours", "admin")]
+    with tenant_context(restaurants[0]):
+        StaffMember.objects.filter(pk=admin.pk).update(role=Role.KITCHEN)
+        with pytest.raises(PermissionDeniedError):
+            services.staff_deactivate(actor=act(admin), member=roster[("ours", "cashier")])

@@ -113,3 +113,19 @@ def test_nested_context_restores_the_outer_one(restaurants):
         with tenant_context(theirs):
             assert {m.restaurant_id for m in StaffMember.objects.all()} == {theirs.pk}
         assert {m.restaurant_id for m in StaffMember.objects.all()} == {ours.pk}
+
+
+def test_a_row_cannot_point_at_another_restaurants_row(roster, restaurants):
+    ours, _ = restaurants
+    with tenant_context(ours):
+        member = StaffMember(email="fk@example.com", role=Role.KITCHEN)
+        member.invited_by = roster[("theirs", "owner")]
+        with pytest.raises(TenantMismatch, match="invited_by"):
+            member.save()
+        member.invited_by = None
+        member.invited_by_id = roster[("theirs", "owner")].pk  # by id: the row is looked up
+        with pytest.raises(TenantMismatch, match="invited_by"):
+            member.save()
+        member.invited_by = roster[("ours", "owner")]
+        member.save()
+    assert member.pk is not None

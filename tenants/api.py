@@ -23,13 +23,30 @@ class RestaurantSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "slug", "status", "clerk_organization_id"]
 
 
-class OpeningHoursSerializer(serializers.ModelSerializer):
+class StrictFieldsMixin:
+    """Unknown keys (``restaurant``, ``id``, ...) are an error, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        unknown[0]: [
+                            serializers.ErrorDetail("This field cannot be set.", "read_only")
+                        ]
+                    }
+                )
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class OpeningHoursSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class OpeningExceptionSerializer(serializers.ModelSerializer):
+class OpeningExceptionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = OpeningException
         fields = ["date", "closed", "opens", "closes", "note"]

@@ -107,6 +107,8 @@ def test_opening_hours_are_replaced_as_a_whole(roster, restaurants):
         ({"weekly": [{"weekday": 9, "opens": "10:00", "closes": "12:00"}], "exceptions": []},
          "weekly.0.weekday"),
         ({"weekly": [], "exceptions": [{"date": "2026-01-01", "closed": False}]}, "exceptions.0"),
+        ({"weekly": [{"weekday": 1, "opens": "10:00", "closes": "12:00", "restaurant": 2}],
+          "exceptions": []}, "weekly.0.restaurant"),
     ],
 )  # fmt: skip
 def test_invalid_opening_hours_are_refused_whole(roster, restaurants, body, attr):

@@ -1,0 +1,58 @@
+"""The dashboard's pages against SPEC.md's role table; a new page must join this matrix."""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from dashboard.base import DashboardView
+from tests.factories import token_for
+
+EVERYONE = {"owner", "admin", "manager", "cashier", "kitchen"}
+# page -> method -> roles allowed
+PAGES = {
+    "/dashboard/": {"get": EVERYONE},
+    "/dashboard/settings": {"get": EVERYONE, "post": {"owner", "admin"}},
+    "/dashboard/staff": {"get": {"owner", "admin", "manager"}, "post": {"owner", "admin"}},
+    "/dashboard/switch": {"post": EVERYONE},
+}
+
+
+def dashboard_views():
+    resolver = get_resolver()
+    dashboard = next(
+        p
+        for p in resolver.url_patterns
+        if isinstance(p, URLResolver) and str(p.pattern) == "dashboard/"
+    )
+    return {
+        "/dashboard/" + str(p.pattern): p.callback.view_class
+        for p in dashboard.url_patterns
+        if isinstance(p, URLPattern) and hasattr(p.callback, "view_class")
+    }
+
+
+def test_every_signed_in_page_is_in_the_matrix():
+    views = {path: cls for path, cls in dashboard_views().items() if issubclass(cls, DashboardView)}
+    assert set(views) == set(PAGES)
+    for path, cls in views.items():
+        assert set(cls.scopes) == set(PAGES[path]), path
+
+
+CASES = [
+    (path, method, role)
+    for path, methods in PAGES.items()
+    for method in methods
+    for role in sorted(EVERYONE)
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "method", "role"), CASES)
+def test_each_role_reaches_exactly_its_pages(roster, path, method, role):
+    client = Client(raise_request_exception=False)
+    client.cookies["__session"] = token_for(roster[("ours", role)])
+    response = getattr(client, method)(path, {})
+    if role in PAGES[path][method]:
+        assert response.status_code != 403, response.content[:300]
+    else:
+        assert response.status_code == 403

@@ -179,3 +179,21 @@ def test_owner_staff_page_on_a_phone(browser, base_url, roster):
         page.screenshot(path=PHONE_SCREENSHOT, full_page=True)
     finally:
         context.close()
+
+
+def test_api_docs_render_with_local_assets_and_no_csp_violations(page, base_url):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith((base_url, "data:")) else None,
+    )
+    page.add_init_script(WATCH_CSP)
+    page.goto(f"{base_url}/api/v1/docs/")
+    expect(page.get_by_role("heading", name="Nordkestrel API")).to_be_visible()
+    expect(page.get_by_text("/api/v1/staff/{id}/deactivate")).to_be_visible()
+    assert page.evaluate("window.__cspViolations") == []
+    assert errors == []
+    assert outside == []

@@ -23,7 +23,7 @@ class Route:
     bodies: dict[str, dict] = field(default_factory=dict)
 
 
-PUBLIC = {"api-root", "api-schema", "api-docs", "api-redoc"}
+PUBLIC = {"api-root", "api-schema", "api-docs"}
 
 ROUTES: dict[str, Route] = {
     "api-me": Route({"get": EVERYONE}),

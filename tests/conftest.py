@@ -66,3 +66,29 @@ def frozen_ratelimit_clock(monkeypatch):
             return fixed
 
     monkeypatch.setattr(django_ratelimit.core, "time", Clock)
+
+
+@pytest.fixture
+def reconnect_as():
+    """Point the default connection elsewhere (a dead port, another role) for one block."""
+    from contextlib import contextmanager
+
+    from django.db import connections
+
+    @contextmanager
+    def swap(**changes):
+        connection = connections["default"]
+        saved = dict(connection.settings_dict)
+        connection.close()
+        options = changes.pop("OPTIONS", None)
+        connection.settings_dict.update(changes)
+        if options is not None:
+            connection.settings_dict["OPTIONS"] = {**saved["OPTIONS"], **options}
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved)
+
+    return swap

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.test import Client
 
-from staff.dev import mint_token
+from staff.clerk import sign_session_token
+from staff.dev import development_private_key_pem, key_id, mint_token
 from staff.models import StaffMember
 from staff.roles import Role
 from tenants.context import tenant_context
@@ -53,3 +57,33 @@ def api_client(member: StaffMember | None) -> Client:
     if member is None:
         return Client(raise_request_exception=False)
     return Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {token_for(member)}")
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh RSA key pair as (private PKCS8 PEM, public SubjectPublicKeyInfo PEM)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+def signed_token(member: StaffMember, *, fva=(0, 0), org_role: str = "member") -> str:
+    """A development token for ``member`` with chosen second-factor age and token role."""
+    return sign_session_token(
+        development_private_key_pem(settings.DATA_DIR),
+        kid=key_id(settings.DATA_DIR),
+        issuer=settings.CLERK_ISSUER,
+        azp=settings.CLERK_AUTHORIZED_PARTIES[0],
+        user_id=member.clerk_user_id or "",
+        org_id=member.restaurant.clerk_organization_id,
+        org_role=org_role,
+        fva=fva,
+    )

@@ -1,5 +1,4 @@
 import pytest
-from django.db import connections
 from django.test import override_settings
 
 
@@ -18,19 +17,10 @@ def test_readyz_when_everything_answers(http):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_names_a_dead_database(http):
-    connection = connections["default"]
-    saved = dict(connection.settings_dict)
-    connection.close()
+def test_readyz_names_a_dead_database(http, reconnect_as):
     # Nothing listens on port 1: the connection is refused, as with a database that is down.
-    connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
-    connection.settings_dict["OPTIONS"] = {**saved["OPTIONS"], "host": "127.0.0.1"}
-    try:
+    with reconnect_as(HOST="127.0.0.1", PORT="1", OPTIONS={"host": "127.0.0.1"}):
         response = http.get("/readyz")
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["database"]

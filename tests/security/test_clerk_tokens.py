@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from staff import clerk
 from staff.clerk import ClerkSession, TokenRejected, jwks_keys, sign_session_token
 from staff.clerk import verify_session_token as verify
+from tests.factories import rsa_key_pair
 
 ISSUER = "https://clerk.nordkestrel.test"
 AZP = "https://dashboard.nordkestrel.test"
@@ -45,17 +46,7 @@ class RsaKey:
 
 
 def _rsa_key(kid: str) -> RsaKey:
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public_pem = (
-        private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private_pem, public_pem = rsa_key_pair()
     return RsaKey(kid=kid, private_pem=private_pem, public_pem=public_pem)
 
 

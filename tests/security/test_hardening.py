@@ -9,30 +9,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from staff.clerk import sign_session_token
-from staff.dev import development_private_key_pem, key_id
 from tenants.models import Restaurant
-from tests.factories import api_client, token_for
+from tests.factories import api_client, signed_token, token_for
 
 pytestmark = pytest.mark.django_db
-
-
-def signed(member, *, fva=(0, 0), org_role="member"):
-    return sign_session_token(
-        development_private_key_pem(django_settings.DATA_DIR),
-        kid=key_id(django_settings.DATA_DIR),
-        issuer=django_settings.CLERK_ISSUER,
-        azp=django_settings.CLERK_AUTHORIZED_PARTIES[0],
-        user_id=member.clerk_user_id,
-        org_id=member.restaurant.clerk_organization_id,
-        org_role=org_role,
-        fva=fva,
-    )
 
 
 def patch(token, body):
@@ -50,7 +34,7 @@ class TestMfaSwitch:
         ours.require_mfa_for_sensitive_actions = True
         ours.save()
         response = patch(
-            signed(roster[("ours", "admin")]), {"require_mfa_for_sensitive_actions": False}
+            signed_token(roster[("ours", "admin")]), {"require_mfa_for_sensitive_actions": False}
         )
         assert response.status_code == 403
         assert Restaurant.objects.get(pk=ours.pk).require_mfa_for_sensitive_actions
@@ -60,11 +44,13 @@ class TestMfaSwitch:
         ours.require_mfa_for_sensitive_actions = True
         ours.save()
         owner = roster[("ours", "owner")]
-        stale = patch(signed(owner, fva=(0, -1)), {"require_mfa_for_sensitive_actions": False})
+        stale = patch(
+            signed_token(owner, fva=(0, -1)), {"require_mfa_for_sensitive_actions": False}
+        )
         assert stale.status_code == 403
         assert stale.json()["code"] == "reverification_required"
         assert Restaurant.objects.get(pk=ours.pk).require_mfa_for_sensitive_actions
-        fresh = patch(signed(owner, fva=(0, 1)), {"require_mfa_for_sensitive_actions": False})
+        fresh = patch(signed_token(owner, fva=(0, 1)), {"require_mfa_for_sensitive_actions": False})
         assert fresh.status_code == 200
         assert not Restaurant.objects.get(pk=ours.pk).require_mfa_for_sensitive_actions
 
@@ -91,7 +77,7 @@ class TestMfaSwitch:
 
 def test_the_roster_wins_over_an_admin_claim_in_the_token(roster):
     kitchen = roster[("ours", "kitchen")]
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {signed(kitchen, org_role='admin')}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {signed_token(kitchen, org_role='admin')}")
     assert client.get(reverse("api-me")).json()["role"] == "kitchen"
     assert client.get(reverse("api-staff-list")).status_code == 403
 
@@ -185,17 +171,9 @@ class TestFailedSignInLimit:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_refuses_a_role_that_bypasses_rls(http):
-    connection_ = connections["default"]
-    saved = dict(connection_.settings_dict)
-    connection_.close()
-    connection_.settings_dict["USER"] = "postgres"
-    try:
+def test_readyz_refuses_a_role_that_bypasses_rls(http, reconnect_as):
+    with reconnect_as(USER="postgres"):
         response = http.get("/readyz")
-    finally:
-        connection_.close()
-        connection_.settings_dict.clear()
-        connection_.settings_dict.update(saved)
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "unsafe_role"
 

@@ -121,19 +121,9 @@ def test_database_check_accepts_the_application_role():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_check_refuses_a_superuser_connection():
-    from django.db import connections
-
+def test_database_check_refuses_a_superuser_connection(reconnect_as):
     from tenants.checks import check_database_role
 
-    default = connections["default"]
-    saved = dict(default.settings_dict)
-    default.close()
-    default.settings_dict["USER"] = "postgres"
-    try:
+    with reconnect_as(USER="postgres"):
         errors = check_database_role(databases=["default"])
-    finally:
-        default.close()
-        default.settings_dict.clear()
-        default.settings_dict.update(saved)
     assert [e.id for e in errors] == ["tenants.E004"]

@@ -6,7 +6,7 @@ from django.urls import reverse
 from staff.models import StaffMember
 from staff.roles import Role
 from tenants.context import tenant_context
-from tests.factories import api_client, make_staff, token_for
+from tests.factories import api_client, make_staff, signed_token, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -179,21 +179,9 @@ def test_staff_changes_need_recent_mfa_when_required(roster, restaurants):
     owner = roster[("ours", "owner")]
     url = reverse("api-staff-list")
     body = {"email": "mfa@example.com", "role": "kitchen"}
-    from django.conf import settings
-
-    from staff.clerk import sign_session_token
-    from staff.dev import development_private_key_pem, key_id
 
     def token(fva):
-        return sign_session_token(
-            development_private_key_pem(settings.DATA_DIR),
-            kid=key_id(settings.DATA_DIR),
-            issuer=settings.CLERK_ISSUER,
-            azp=settings.CLERK_AUTHORIZED_PARTIES[0],
-            user_id=owner.clerk_user_id,
-            org_id="org_ours",
-            fva=fva,
-        )
+        return signed_token(owner, fva=fva)
 
     for fva in [(0, -1), (3, 11)]:
         response = post(Client(HTTP_AUTHORIZATION=f"Bearer {token(fva)}"), url, body)

@@ -5,9 +5,10 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from staff.clerk import ClerkSession, jwks_keys, sign_session_token, verify_session_token
+from tests.factories import rsa_key_pair
 
 ISSUER = "https://clerk.nordkestrel.test"
 AZP = "https://dashboard.nordkestrel.test"
@@ -15,18 +16,7 @@ AZP = "https://dashboard.nordkestrel.test"
 
 @pytest.fixture(scope="module")
 def key_pair() -> tuple[str, str]:
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public_pem = (
-        private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private_pem, public_pem
+    return rsa_key_pair()
 
 
 @pytest.fixture(autouse=True)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from contextvars import ContextVar
 from datetime import UTC, datetime
 
-# Set by RequestLogMiddleware for the duration of a request; every log line written while it
-# is set carries it, so one request's lines can be found together.
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+from nordkestrel.context import current_request_meta
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept.
 _STANDARD_ATTRS = frozenset(
@@ -20,7 +17,9 @@ _STANDARD_ATTRS = frozenset(
 
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        # Every line written during a request carries its id, so its lines can be found together.
+        meta = current_request_meta()
+        record.request_id = meta.request_id if meta else None
         return True
 
 

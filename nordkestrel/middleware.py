@@ -13,8 +13,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.exceptions import Ratelimited
 
+from nordkestrel.context import RequestMeta, request_meta_var
 from nordkestrel.errors import error_response
-from nordkestrel.logging import request_id_var
 from nordkestrel.ratelimit import retry_after
 
 request_logger = logging.getLogger("nordkestrel.request")
@@ -81,7 +81,13 @@ class RequestLogMiddleware:
         else:
             request_id = uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        token = request_id_var.set(request_id)
+        token = request_meta_var.set(
+            RequestMeta(
+                request_id=request_id,
+                ip=getattr(request, "client_ip", None) or None,
+                user_agent=request.headers.get("User-Agent", "")[:512],
+            )
+        )
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -104,7 +110,7 @@ class RequestLogMiddleware:
             )
             return response
         finally:
-            request_id_var.reset(token)
+            request_meta_var.reset(token)
 
 
 class RateLimitMiddleware:

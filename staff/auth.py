@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from audit import registry
+from audit import services as audit
 from nordkestrel.errors import PermissionDeniedError
 from staff.clerk import ClerkSession, TokenRejected, verify_session_token
 from staff.models import StaffMember
@@ -74,7 +76,14 @@ def _claim_invitation(session: ClerkSession) -> StaffMember | None:
     invited.clerk_user_id = session.user_id
     invited.joined_at = timezone.now()
     invited.save(update_fields=["clerk_user_id", "joined_at", "updated_at"])
-    return StaffMember.objects.select_related("restaurant").get(pk=invited.pk)
+    member = StaffMember.objects.select_related("restaurant").get(pk=invited.pk)
+    audit.record(
+        registry.STAFF_JOINED,
+        actor=Actor(member=member, session=session),
+        target=member,
+        changes={"clerk_user_id": {"before": None, "after": session.user_id}},
+    )
+    return member
 
 
 def authenticate_token(token: str, scope: TenantScope) -> Actor:

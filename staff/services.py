@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit import registry
+from audit import services as audit
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError, PermissionDeniedError
 from staff.auth import Actor
 from staff.models import StaffMember
@@ -63,7 +65,7 @@ def staff_invite(*, actor: Actor, email: str, name: str, role: str) -> StaffMemb
         raise ConflictError("This email is already on the staff list.", attr="email")
     try:
         with transaction.atomic():
-            return StaffMember.objects.create(
+            member = StaffMember.objects.create(
                 email=email,
                 name=name.strip(),
                 role=role,
@@ -72,6 +74,14 @@ def staff_invite(*, actor: Actor, email: str, name: str, role: str) -> StaffMemb
             )
     except IntegrityError:
         raise ConflictError("This email is already on the staff list.", attr="email") from None
+    audit.record(
+        registry.STAFF_INVITED,
+        actor=actor,
+        target=member,
+        changes={"email": {"before": None, "after": member.email},
+                 "role": {"before": None, "after": member.role}},
+    )  # fmt: skip
+    return member
 
 
 @transaction.atomic
@@ -81,18 +91,19 @@ def staff_update(
     actor.require(Scope.STAFF_WRITE)
     actor, member = _lock_fresh(actor, member)
     _require_can_manage(actor, member.role)
-    fields = []
+    before = {"role": member.role, "name": member.name}
     if role is not None and role != member.role:
         _require_can_manage(actor, role)
         if member.role == Role.OWNER and member.active:
             _ensure_another_owner_remains(member)
         member.role = role
-        fields.append("role")
-    if name is not None and name.strip() != member.name:
+    if name is not None:
         member.name = name.strip()
-        fields.append("name")
-    if fields:
-        member.save(update_fields=[*fields, "updated_at"])
+    changes = audit.diff(before, {"role": member.role, "name": member.name})
+    if changes:
+        member.save(update_fields=[*changes, "updated_at"])
+        action = registry.STAFF_ROLE_CHANGED if "role" in changes else registry.STAFF_UPDATED
+        audit.record(action, actor=actor, target=member, changes=changes)
     return member
 
 
@@ -107,6 +118,12 @@ def staff_deactivate(*, actor: Actor, member: StaffMember) -> StaffMember:
         _ensure_another_owner_remains(member)
     member.active = False
     member.save(update_fields=["active", "updated_at"])
+    audit.record(
+        registry.STAFF_DEACTIVATED,
+        actor=actor,
+        target=member,
+        changes={"active": {"before": True, "after": False}},
+    )
     return member
 
 

@@ -83,8 +83,10 @@ class TenantQuerySet(models.QuerySet):
 class TenantManager(models.Manager):
     """Filters by the current restaurant and raises when none is set (fail closed)."""
 
+    queryset_class: type[TenantQuerySet] = TenantQuerySet
+
     def get_queryset(self) -> models.QuerySet:
-        queryset: models.QuerySet = TenantQuerySet(self.model, using=self._db)
+        queryset: models.QuerySet = self.queryset_class(self.model, using=self._db)
         if bypass_active():
             return queryset
         return queryset.filter(restaurant=current_restaurant())

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit import registry
+from audit import services as audit
 from nordkestrel.errors import InvalidInput
 from staff.auth import Actor
 from staff.roles import Scope
@@ -57,6 +59,7 @@ def restaurant_update_settings(*, actor: Actor, changes: dict[str, Any]) -> Rest
     changed = [field for field, value in changes.items() if getattr(restaurant, field) != value]
     if any(field in SECURITY_SETTINGS for field in changed):
         actor.require(Scope.RESTAURANT_SECURITY)
+    before = {field: getattr(restaurant, field) for field in changed}
     for field in changed:
         setattr(restaurant, field, changes[field])
     try:
@@ -65,6 +68,12 @@ def restaurant_update_settings(*, actor: Actor, changes: dict[str, Any]) -> Rest
         raise _first_error(error) from None
     if changed:
         restaurant.save(update_fields=[*changed, "updated_at"])
+        audit.record(
+            registry.RESTAURANT_SETTINGS_CHANGED,
+            actor=actor,
+            target=restaurant,
+            changes=audit.diff(before, {field: getattr(restaurant, field) for field in changed}),
+        )
     return restaurant
 
 
@@ -97,7 +106,23 @@ def opening_hours_replace(
         if exception["date"] in dates:
             raise InvalidInput("The same date appears twice.", attr=f"exceptions.{index}")
         dates.add(exception["date"])
+    before = _schedule_snapshot()
     OpeningHours.objects.all().delete()
     OpeningException.objects.all().delete()
     OpeningHours.objects.bulk_create(OpeningHours(**period) for period in weekly)
     OpeningException.objects.bulk_create(OpeningException(**exc) for exc in exceptions)
+    after = _schedule_snapshot()
+    if before != after:
+        audit.record(
+            registry.RESTAURANT_HOURS_CHANGED,
+            actor=actor,
+            target=actor.restaurant,
+            changes=audit.diff(before, after),
+        )
+
+
+def _schedule_snapshot() -> dict[str, list[str]]:
+    return {
+        "weekly": [str(period) for period in OpeningHours.objects.order_by("weekday", "opens")],
+        "exceptions": [str(exception) for exception in OpeningException.objects.order_by("date")],
+    }

@@ -92,3 +92,23 @@ def reconnect_as():
             connection.settings_dict.update(saved)
 
     return swap
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_truncate_audit():
+    """Let the suite's between-test flush TRUNCATE the audit tables of the test database.
+
+    The trigger allows that only in a database named test_* and only in a transaction that
+    asked for it; here, only Django's flush asks.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        allow = "SELECT set_config('app.audit_allow_truncate', 'on', true)"
+        return original(self, [allow, *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]

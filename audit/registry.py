@@ -1,0 +1,64 @@
+"""The audit actions: stable dotted names, each with a sentence for people to read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AuditAction:
+    name: str
+    template: str  # formatted with actor and target labels, e.g. "{actor} invited {target}"
+
+
+class DuplicateAction(ValueError):
+    pass
+
+
+_ACTIONS: dict[str, AuditAction] = {}
+
+
+def register(name: str, template: str) -> AuditAction:
+    if name in _ACTIONS:
+        raise DuplicateAction(f"Audit action {name!r} is already registered.")
+    if name.count(".") < 1 or name != name.lower():
+        raise ValueError(f"Audit action names are lower-case and dotted: {name!r}")
+    action = AuditAction(name, template)
+    _ACTIONS[name] = action
+    return action
+
+
+def get(name: str) -> AuditAction:
+    try:
+        return _ACTIONS[name]
+    except KeyError:
+        raise LookupError(f"Unknown audit action {name!r}; register it first.") from None
+
+
+def names() -> list[str]:
+    return sorted(_ACTIONS)
+
+
+# The actions the security page promises, and the housekeeping of the log itself. Later
+# capabilities record these where they happen.
+STAFF_INVITED = register("staff.invited", "{actor} invited {target}")
+STAFF_JOINED = register("staff.joined", "{target} accepted the invitation")
+STAFF_ROLE_CHANGED = register("staff.role_changed", "{actor} changed the role of {target}")
+STAFF_UPDATED = register("staff.updated", "{actor} updated {target}")
+STAFF_DEACTIVATED = register("staff.deactivated", "{actor} deactivated {target}")
+RESTAURANT_SETTINGS_CHANGED = register(
+    "restaurant.settings_changed", "{actor} changed the restaurant settings"
+)
+RESTAURANT_HOURS_CHANGED = register("restaurant.hours_changed", "{actor} changed opening hours")
+RESTAURANT_DELETION_REQUESTED = register(
+    "restaurant.deletion_requested", "{actor} requested deletion of the restaurant"
+)
+MENU_PUBLISHED = register("menu.published", "{actor} published {target}")
+MENU_ROLLED_BACK = register("menu.rolled_back", "{actor} rolled back {target}")
+PAYMENT_REFUNDED = register("payment.refunded", "{actor} refunded {target}")
+PAYOUT_TRIGGERED = register("payout.triggered", "{actor} triggered a payout")
+DOMAIN_ADDED = register("domain.added", "{actor} added the domain {target}")
+DOMAIN_REMOVED = register("domain.removed", "{actor} removed the domain {target}")
+EXPORT_CREATED = register("export.created", "{actor} exported {target}")
+INTEGRATION_CONNECTED = register("integration.connected", "{actor} connected {target}")
+AUDIT_PRUNED = register("audit.pruned", "{actor} pruned audit events older than 12 months")

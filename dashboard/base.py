@@ -39,6 +39,7 @@ NAVIGATION = [
     NavItem("Overview", "dashboard:home", Scope.RESTAURANT_READ),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
+    NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
 ]
 
 

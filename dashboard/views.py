@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -10,6 +11,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from audit import registry as audit_registry
+from audit.api import describe
+from audit.models import AuditEvent
+from audit.selectors import AuditFilters, filter_events
 from dashboard.base import SESSION_COOKIE, DashboardView, safe_next
 from nordkestrel.errors import DomainError
 from staff import services as staff_services
@@ -239,3 +244,65 @@ class SwitchRestaurantView(DashboardView):
             email=self.actor.member.email,
             next_url=reverse("dashboard:home"),
         )
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False)
+    actor = forms.CharField(required=False, max_length=64)
+    target_type = forms.CharField(required=False, max_length=64)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        families = sorted({name.split(".")[0] + "." for name in audit_registry.names()})
+        self.fields["action"].choices = [  # type: ignore[attr-defined]
+            ("", "All actions"),
+            *[(family, f"{family[:-1].title()} (all)") for family in families],
+            *[(name, name) for name in audit_registry.names()],
+        ]
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+class AuditLogView(DashboardView):
+    """The audit log, filtered, newest first, times in the restaurant's time zone."""
+
+    template_name = "dashboard/audit.html"
+    scopes = {"get": Scope.AUDIT_READ}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = AuditFilterForm(request.GET or None)
+        zone = self.actor.restaurant.zone
+        events = AuditEvent.objects.all()
+        if form.is_bound and not form.is_valid():
+            return self.page(request, status=400, form=form, events=[], zone=zone)
+        data = form.cleaned_data if form.is_bound else {}
+
+        def day_start(day: date | None) -> datetime | None:
+            return datetime.combine(day, time.min, tzinfo=zone) if day else None
+
+        until = data.get("until")
+        events = filter_events(
+            events,
+            AuditFilters(
+                action=data.get("action") or None,
+                actor=data.get("actor") or None,
+                target_type=data.get("target_type") or None,
+                since=day_start(data.get("since")),
+                until=day_start(until + timedelta(days=1)) if until else None,
+            ),
+        )
+        if data.get("before"):
+            events = events.filter(sequence__lt=data["before"])
+        page = list(events.order_by("-sequence")[: AUDIT_PAGE_SIZE + 1])
+        older = None
+        if len(page) > AUDIT_PAGE_SIZE:
+            page = page[:AUDIT_PAGE_SIZE]
+            query = request.GET.copy()
+            query["before"] = str(page[-1].sequence)
+            older = "?" + query.urlencode()
+        rows = [(event, describe(event), event.occurred_at.astimezone(zone)) for event in page]
+        return self.page(request, form=form, rows=rows, older=older, zone=zone)

@@ -5,6 +5,7 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from audit import api as audit_api
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
 from nordkestrel.ratelimit import rate_limit
@@ -29,6 +30,7 @@ api_v1 = [
         tenants_api.OpeningHoursView.as_view(),
         name="api-opening-hours",
     ),
+    path("audit-events", audit_api.AuditEventListView.as_view(), name="api-audit-events"),
     path("staff", staff_api.StaffListView.as_view(), name="api-staff-list"),
     path("staff/<int:pk>", staff_api.StaffDetailView.as_view(), name="api-staff-detail"),
     path(

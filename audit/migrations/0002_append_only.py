@@ -11,7 +11,7 @@ from django.db import migrations
 FORWARD = r"""
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_auditevent' THEN
+    IF TG_OP = 'DELETE' AND TG_LEVEL = 'ROW' AND TG_TABLE_NAME = 'audit_auditevent' THEN
         IF current_setting('app.audit_prune', true) = 'on'
            AND OLD.occurred_at < now() - interval '365 days' THEN
             RETURN OLD;
@@ -28,21 +28,20 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_auditevent
-    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_auditevent
+-- Statement-level, so an UPDATE fails even when it matches no row; event DELETEs are
+-- row-level, so the prune exception can look at each row's age.
+CREATE TRIGGER audit_event_no_update BEFORE UPDATE OR TRUNCATE ON audit_auditevent
     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_anchor_append_only BEFORE UPDATE OR DELETE ON audit_auditanchor
+CREATE TRIGGER audit_event_delete BEFORE DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_anchor_no_truncate BEFORE TRUNCATE ON audit_auditanchor
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_anchor_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON audit_auditanchor FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 """
 
 BACKWARD = r"""
-DROP TRIGGER audit_anchor_no_truncate ON audit_auditanchor;
 DROP TRIGGER audit_anchor_append_only ON audit_auditanchor;
-DROP TRIGGER audit_event_no_truncate ON audit_auditevent;
-DROP TRIGGER audit_event_append_only ON audit_auditevent;
+DROP TRIGGER audit_event_delete ON audit_auditevent;
+DROP TRIGGER audit_event_no_update ON audit_auditevent;
 DROP FUNCTION audit_append_only();
 """
 

@@ -12,11 +12,12 @@ from tenants.context import tenant_context
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROLES = [role.value for role in Role]
-FULL_NAV = ["Overview", "Settings", "Staff"]
+FULL_NAV = ["Overview", "Settings", "Staff", "Audit log"]
+MANAGER_NAV = ["Overview", "Settings", "Staff"]
 EXPECTED_NAV = {
     Role.OWNER: FULL_NAV,
     Role.ADMIN: FULL_NAV,
-    Role.MANAGER: FULL_NAV,
+    Role.MANAGER: MANAGER_NAV,
     Role.CASHIER: ["Overview", "Settings"],
     Role.KITCHEN: ["Overview", "Settings"],
 }

@@ -49,4 +49,5 @@ ROUTES: dict[str, Route] = {
         bodies={"patch": {"name": "Renamed"}},
     ),
     "api-staff-deactivate": Route({"post": OWNER_ADMIN}, object_kind="staff"),
+    "api-audit-events": Route({"get": OWNER_ADMIN}),
 }

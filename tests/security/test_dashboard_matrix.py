@@ -14,6 +14,7 @@ PAGES = {
     "/dashboard/settings": {"get": EVERYONE, "post": {"owner", "admin"}},
     "/dashboard/staff": {"get": {"owner", "admin", "manager"}, "post": {"owner", "admin"}},
     "/dashboard/switch": {"post": EVERYONE},
+    "/dashboard/audit": {"get": {"owner", "admin"}},
 }
 
 

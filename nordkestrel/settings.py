@@ -247,6 +247,11 @@ SECURITY_TXT_LANGUAGES = env.get_str("SECURITY_PREFERRED_LANGUAGES", "en")
 # The file is valid for this many days from the day it is served (RFC 9116 asks < 1 year).
 SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
 
+# --- Storefront -----------------------------------------------------------------------------
+# Each restaurant's storefront answers on <slug>.<STOREFRONT_DOMAIN>.
+STOREFRONT_DOMAIN = env.get_str("STOREFRONT_DOMAIN", "localhost").lower().strip(".")
+STOREFRONT_CACHE_SECONDS = env.get_int("STOREFRONT_CACHE_SECONDS", 300)
+
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
 # exactly as production verifies Clerk's; none of that exists when DJANGO_ENV=production.

@@ -45,7 +45,8 @@ class AuditEvent(TenantModel):
     target_id = models.CharField(max_length=64, blank=True)
     target_label = models.CharField(max_length=254, blank=True)
     changes = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    # Text, not inet: stored exactly as normalized and hashed (inet would rewrite some forms).
+    ip = models.CharField(max_length=45, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)

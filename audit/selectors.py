@@ -24,7 +24,7 @@ def filter_events(queryset: models.QuerySet, filters: AuditFilters) -> models.Qu
             queryset = queryset.filter(action=filters.action)
     if filters.actor:
         by_actor = models.Q(actor_clerk_user_id=filters.actor) | models.Q(actor_type=filters.actor)
-        if filters.actor.isdigit():
+        if filters.actor.isascii() and filters.actor.isdigit() and len(filters.actor) <= 18:
             by_actor |= models.Q(actor_id=int(filters.actor))
         queryset = queryset.filter(by_actor)
     if filters.target_type:

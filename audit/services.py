@@ -8,7 +8,7 @@ import ipaddress
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any, Protocol
 
 from django.db import connection, transaction
@@ -19,7 +19,7 @@ from audit.models import AuditAnchor, AuditEvent
 from nordkestrel.context import current_request_meta
 from tenants.context import current_restaurant
 
-RETENTION = timedelta(days=365)
+RETENTION_SQL = "12 months"  # the same interval in the append-only trigger (migration 0003)
 PRUNE_SETTING = "app.audit_prune"
 SECRET_MARKERS = ("secret", "token", "password", "key", "iban", "account_number")
 MASK = "[masked]"
@@ -68,15 +68,34 @@ def _actor_fields(actor: _StaffActor | SystemActor | None) -> dict[str, Any]:
     }
 
 
+def _jsonable(value: Any) -> Any:
+    """Values that survive jsonb unchanged: floats (which jsonb may rewrite) become text,
+    and any key that names a secret, at any depth, is masked."""
+    if isinstance(value, Mapping):
+        return {
+            str(key): MASK if _is_secret(str(key)) else _jsonable(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    return str(value)
+
+
+def _is_secret(name: str) -> bool:
+    return any(marker in name.lower() for marker in SECRET_MARKERS)
+
+
 def mask_secrets(changes: Mapping[str, Any]) -> dict[str, Any]:
     """Changed fields as {field: {"before", "after"}}, secrets replaced, JSON-safe."""
     clean: dict[str, Any] = {}
     for field, values in changes.items():
-        if any(marker in field.lower() for marker in SECRET_MARKERS):
+        if _is_secret(field):
             clean[field] = {"before": MASK, "after": MASK}
         else:
-            clean[field] = values
-    return json.loads(json.dumps(clean, default=str))
+            clean[field] = _jsonable(values)
+    return clean
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,11 +137,26 @@ def event_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(f"{prev_hash}\n{_canonical(event)}".encode()).hexdigest()
 
 
-def _normal_ip(value: str | None) -> str | None:
+def _normal_ip(value: str | None) -> str:
+    """One text form per address: IPv4-mapped IPv6 as IPv4, no zone index."""
+    if not value:
+        return ""
     try:
-        return str(ipaddress.ip_address(value)) if value else None
+        address = ipaddress.ip_address(value.split("%", 1)[0])
     except ValueError:
-        return None
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _lock_chain() -> None:
+    """Writers, pruning and verification of one restaurant's chain take turns."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [AUDIT_LOCK_CLASS, current_restaurant().pk % 2**31],
+        )
 
 
 def _chain_head() -> tuple[int, str]:
@@ -157,10 +191,7 @@ def record(
         target_type = target_type or target._meta.label_lower
         target_id = target_id or target.pk
         target_label = target_label or str(getattr(target, "label", None) or target)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", [AUDIT_LOCK_CLASS, restaurant.pk % 2**31]
-        )
+    _lock_chain()
     sequence, prev_hash = _chain_head()
     meta = current_request_meta()
     event = AuditEvent(
@@ -173,7 +204,7 @@ def record(
         target_id=str(target_id)[:64],
         target_label=target_label[:254],
         changes=mask_secrets(changes or {}),
-        ip=_normal_ip(meta.ip) if meta else None,
+        ip=_normal_ip(meta.ip) if meta else "",
         user_agent=meta.user_agent[:512] if meta else "",
         request_id=meta.request_id if meta else "",
         prev_hash=prev_hash,
@@ -196,9 +227,11 @@ class BrokenLink:
 
 def verify_chain(*, chunk_size: int = 2000) -> tuple[int, BrokenLink | None]:
     """Walk the current restaurant's chain; return (events checked, first broken link)."""
+    _lock_chain()  # a prune committing mid-walk would look like missing events
     anchor = AuditAnchor.objects.order_by("-sequence").values_list("sequence", "hash").first()
     expected_sequence, expected_prev = (anchor[0] + 1, anchor[1]) if anchor else (1, GENESIS)
     checked = 0
+    recorded_anchor = False
     events: Iterator[AuditEvent] = AuditEvent.objects.order_by("sequence").iterator(
         chunk_size=chunk_size
     )
@@ -216,23 +249,31 @@ def verify_chain(*, chunk_size: int = 2000) -> tuple[int, BrokenLink | None]:
             return checked, BrokenLink(event.sequence, event.pk, "contents changed after writing")
         checked += 1
         expected_sequence, expected_prev = event.sequence + 1, event.hash
+        if anchor and event.action == registry.AUDIT_PRUNED.name:
+            through = event.changes.get("pruned_through_sequence", {}).get("after")
+            recorded_anchor = recorded_anchor or through == anchor[0]
+    if anchor and not recorded_anchor:
+        # Pruning always records itself after the anchor: its absence means events after
+        # the anchor (at least that record) were removed.
+        return checked, BrokenLink(
+            expected_sequence, None, "events after the pruning anchor are missing"
+        )
     return checked, None
 
 
-def prune(*, now: datetime | None = None) -> int:
+def prune() -> int:
     """Remove the current restaurant's events past retention; the chain stays verifiable.
 
-    The oldest run of events (all older than RETENTION) is removed, the last removed
+    The oldest run of events (all older than 12 months) is removed, the last removed
     event's sequence and hash are kept as an anchor, and the pruning is itself recorded.
     """
-    cutoff = (now or timezone.now()) - RETENTION
     with transaction.atomic():
+        restaurant = current_restaurant()
+        _lock_chain()
         with connection.cursor() as cursor:
-            restaurant = current_restaurant()
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                [AUDIT_LOCK_CLASS, restaurant.pk % 2**31],
-            )
+            # The database's clock and interval, exactly as the trigger checks them.
+            cursor.execute(f"SELECT now() - interval '{RETENTION_SQL}'")
+            (cutoff,) = cursor.fetchone()
         first_kept = (
             AuditEvent.objects.filter(occurred_at__gte=cutoff)
             .order_by("sequence")

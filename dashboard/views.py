@@ -252,7 +252,19 @@ class AuditFilterForm(forms.Form):
     target_type = forms.CharField(required=False, max_length=64)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = forms.IntegerField(
+        required=False, min_value=1, max_value=2**62, widget=forms.HiddenInput
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day and not date(2000, 1, 1) <= day <= date(9000, 1, 1):
+                self.add_error(name, "Choose a date between 2000 and 9000.")
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "Must not be before the start date.")
+        return data
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

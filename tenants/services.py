@@ -121,8 +121,14 @@ def opening_hours_replace(
         )
 
 
-def _schedule_snapshot() -> dict[str, list[str]]:
+def _schedule_snapshot() -> dict[str, list[dict[str, Any]]]:
     return {
-        "weekly": [str(period) for period in OpeningHours.objects.order_by("weekday", "opens")],
-        "exceptions": [str(exception) for exception in OpeningException.objects.order_by("date")],
+        "weekly": list(
+            OpeningHours.objects.order_by("weekday", "opens").values("weekday", "opens", "closes")
+        ),
+        "exceptions": list(
+            OpeningException.objects.order_by("date").values(
+                "date", "closed", "opens", "closes", "note"
+            )
+        ),
     }

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from staff import services as staff_services
 from staff.auth import Actor
 from staff.roles import Role
 from tenants.context import tenant_context
-from tests.factories import api_client, make_staff
+from tests.factories import api_client, make_staff, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +135,37 @@ class TestOneEventPerAction:
         assert (event.ip, event.user_agent, event.request_id) == (
             "127.0.0.1", "till/1.0", response["X-Request-ID"],
         )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("remote", "stored"),
+        [
+            ("::ffff:1.2.3.4", "1.2.3.4"),
+            ("2001:0db8:0000::0001", "2001:db8::1"),
+            ("fe80::1%eth0", "fe80::1"),
+            ("203.0.113.9", "203.0.113.9"),
+        ],
+    )
+    def test_client_addresses_survive_the_round_trip(self, roster, restaurants, remote, stored):
+        client = api_client(roster[("ours", "admin")])
+        client.patch(
+            reverse("api-restaurant"), data=json.dumps({"phone": "1"}),
+            content_type="application/json", REMOTE_ADDR=remote,
+        )  # fmt: skip
+        (event,) = events(restaurants[0])
+        assert event.ip == stored
+        assert verify("ours")[0]
+
+    def test_odd_values_in_changes_survive_the_round_trip(self, restaurants):
+        with tenant_context(restaurants[0]):
+            audit.record(
+                registry.STAFF_UPDATED,
+                actor=audit.SYSTEM,
+                changes={"n": {"before": 1e16, "after": -0.0}, "big": {"before": 1.5e300,
+                         "after": {"nested_token": "x", "list": [1.5]}}},
+            )  # fmt: skip
+        (event,) = events(restaurants[0])
+        assert event.changes["big"]["after"]["nested_token"] == "[masked]"
+        assert verify("ours")[0]
 
     def test_secrets_are_masked(self, restaurants):
         with tenant_context(restaurants[0]):
@@ -253,9 +285,9 @@ class TestChain:
         privileged_sql(
             "INSERT INTO audit_auditevent (restaurant_id, sequence, occurred_at, action, "
             "actor_type, actor_clerk_user_id, actor_role, actor_label, target_type, target_id, "
-            "target_label, changes, user_agent, request_id, prev_hash, hash) VALUES "
+            "target_label, changes, ip, user_agent, request_id, prev_hash, hash) VALUES "
             "(%s, 2, now(), 'staff.invited', 'system', '', '', 'x', '', '', '', '{}', '', '', "
-            "%s, %s)",
+            "'', %s, %s)",
             [ours.pk, forged.prev_hash, "0" * 64],
         )
         ok, out = verify("ours")
@@ -331,9 +363,23 @@ class TestPruning:
             assert AuditAnchor.objects.get().sequence == 4
         ok, text = verify("ours")
         assert ok, text
-        # Nothing recent is ever pruned.
+        # Dropping the newest events, the prune's own record among them, is noticed.
+        privileged_sql(
+            "DELETE FROM audit_auditevent WHERE restaurant_id = %s AND sequence = 7", [ours.pk]
+        )
+        ok, text = verify("ours")
+        assert not ok
+        assert "events after the pruning anchor are missing" in text
+        privileged_sql("DELETE FROM audit_auditevent WHERE restaurant_id = %s", [ours.pk])
+        ok, text = verify("ours")
+        assert not ok
+        assert "events after the pruning anchor are missing" in text
+        return
+
+    def test_nothing_recent_is_ever_pruned(self, restaurants):
+        write(restaurants[0], 3)
         call_command("audit_prune", stdout=io.StringIO())
-        assert [e.sequence for e in events(ours)] == [5, 6, 7]
+        assert [e.sequence for e in events(restaurants[0])] == [1, 2, 3]
 
 
 class TestReading:
@@ -372,6 +418,14 @@ class TestReading:
         row = client.get(reverse("api-audit-events")).json()["results"][0]
         assert row["occurred_at_local"].endswith(("+02:00", "+03:00"))
         assert row["description"] == "system triggered a payout"
+
+    def test_odd_actor_filters_are_harmless(self, roster):
+        client = api_client(roster[("ours", "owner")])
+        assert client.get(reverse("api-audit-events"), {"actor": "²"}).status_code == 200
+        signed = Client()
+        signed.cookies["__session"] = token_for(roster[("ours", "owner")])
+        assert signed.get("/dashboard/audit", {"actor": "²"}).status_code == 200
+        assert signed.get("/dashboard/audit", {"until": "9999-12-31"}).status_code == 400
 
     @pytest.mark.parametrize(
         "params",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from audit.services import prune
 from tenants.context import tenant_context
@@ -15,11 +16,19 @@ class Command(BaseCommand):
     help = "Prune audit events past retention (12 months) for every restaurant."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        total = 0
+        total, failed = 0, []
         for restaurant in Restaurant.objects.order_by("pk"):
-            with tenant_context(restaurant):
-                removed = prune()
+            try:
+                with tenant_context(restaurant):
+                    removed = prune()
+            except DatabaseError as error:
+                # One restaurant's trouble must not stop the others' pruning.
+                self.stderr.write(f"{restaurant.slug}: not pruned: {error}")
+                failed.append(restaurant.slug)
+                continue
             if removed:
                 self.stdout.write(f"{restaurant.slug}: pruned {removed} events")
             total += removed
         self.stdout.write(f"Pruned {total} events in all.")
+        if failed:
+            raise CommandError(f"Pruning failed for: {', '.join(failed)}")

@@ -55,6 +55,7 @@ RESTAURANT_DELETION_REQUESTED = register(
 )
 MENU_PUBLISHED = register("menu.published", "{actor} published {target}")
 MENU_ROLLED_BACK = register("menu.rolled_back", "{actor} rolled back {target}")
+MENU_IMPORTED = register("menu.imported", "{actor} imported a menu file")
 PAYMENT_REFUNDED = register("payment.refunded", "{actor} refunded {target}")
 PAYOUT_TRIGGERED = register("payout.triggered", "{actor} triggered a payout")
 DOMAIN_ADDED = register("domain.added", "{actor} added the domain {target}")

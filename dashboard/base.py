@@ -38,6 +38,9 @@ class NavItem:
 NAVIGATION = [
     NavItem("Overview", "dashboard:home", Scope.RESTAURANT_READ),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
+    NavItem("Menus", "dashboard:menus", Scope.MENUS_READ),
+    NavItem("Sold out", "dashboard:sold-out", Scope.MENUS_AVAILABILITY),
+    NavItem("Publish", "dashboard:publish", Scope.MENUS_READ),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import models
 
 from tenants.models import TenantModel
+from tenants.rls import RowLevelSecurity
 
 
 class Menu(TenantModel):
@@ -155,9 +156,15 @@ class MenuVersion(TenantModel):
 
 
 class StorefrontMenuState(TenantModel):
-    """What the storefront serves, in one row: the live document and the sold-out overlay."""
+    """What the storefront serves, in one row: the live document and the sold-out overlay.
+
+    Everything here is public (it is what any diner sees), so the table has a read policy
+    for everyone; writes still need the restaurant's context.
+    """
 
     live_version = models.ForeignKey(MenuVersion, null=True, on_delete=models.PROTECT)
+    # Copied so the public read never joins the (tenant-only) versions table.
+    live_number = models.PositiveIntegerField(default=0)
     document_json = models.TextField(blank=True)  # the live document, serialized once
     content_hash = models.CharField(max_length=64, blank=True)
     sold_out_items = models.JSONField(default=list)
@@ -166,7 +173,7 @@ class StorefrontMenuState(TenantModel):
 
     class Meta(TenantModel.Meta):
         constraints = [
-            *TenantModel.Meta.constraints,
+            RowLevelSecurity(name="menus_storefrontmenustate_rls", public_read=True),
             models.UniqueConstraint(fields=["restaurant"], name="menus_one_state_per_restaurant"),
         ]
 

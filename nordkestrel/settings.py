@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -189,8 +190,53 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production serves the collected files (`manage.py collectstatic`); development serves them
 # straight from the app folders, so it has no collected copy to keep fresh.
 STATIC_ROOT = env.get_str("STATIC_ROOT") or (BASE_DIR / "staticfiles" if PRODUCTION else None)
+
+# --- Uploaded files (menu images, logos; menus/images.py) ------------------------------------
+# Development keeps them on disk and serves them itself; with a bucket set they go to
+# Cloudflare R2 (or any S3 API) through django-storages. Keys are unguessable and the bucket
+# private: URLs are signed, unless R2_PUBLIC_BASE_URL names a public domain for the bucket.
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
+MEDIA_BUCKET = env.get_str("R2_BUCKET") or env.get_str("AWS_STORAGE_BUCKET_NAME")
+MEDIA_ORIGIN = ""  # where browsers fetch the bucket's files from, for the CSP
+DEFAULT_STORAGE: dict[str, Any] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if MEDIA_BUCKET:
+    if env.get_str("R2_BUCKET"):
+        env.require(
+            ["R2_ENDPOINT_URL", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"],
+            environment=f"{ENVIRONMENT} with R2_BUCKET",
+        )
+    _media_endpoint = env.get_str("R2_ENDPOINT_URL") or None
+    _media_public = urlsplit(env.get_str("R2_PUBLIC_BASE_URL"))
+    # Signed URLs use the endpoint with the bucket in the path.
+    _media_url = _media_public if _media_public.netloc else urlsplit(_media_endpoint or "")
+    if _media_url.netloc:
+        MEDIA_ORIGIN = f"{_media_url.scheme or 'https'}://{_media_url.netloc}"
+    DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_BUCKET,
+            "endpoint_url": _media_endpoint,
+            # None lets boto3 find credentials itself (AWS_* variables, an instance role).
+            "access_key": env.get_str("R2_ACCESS_KEY_ID") or None,
+            "secret_key": env.get_str("R2_SECRET_ACCESS_KEY") or None,
+            "region_name": env.get_str("R2_REGION") or ("auto" if _media_endpoint else None),
+            "signature_version": "s3v4",
+            "custom_domain": (_media_public.netloc + _media_public.path).rstrip("/") or None,
+            "url_protocol": f"{_media_public.scheme or 'https'}:",
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            # A key never changes content (a new upload gets a new key).
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    }
+# Uploads per client IP and per restaurant (django-ratelimit rates, e.g. "30/h").
+MENU_UPLOAD_RATE_PER_IP = env.get_str("MENU_UPLOAD_RATE_PER_IP", "30/h")
+MENU_UPLOAD_RATE_PER_RESTAURANT = env.get_str("MENU_UPLOAD_RATE_PER_RESTAURANT", "100/h")
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -236,6 +282,10 @@ SECURE_CSP: dict[str, list[str]] = {
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
 }
+
+if MEDIA_ORIGIN:
+    # Pages show uploaded images from the bucket's public domain or its signed URLs.
+    SECURE_CSP["img-src"].append(MEDIA_ORIGIN)
 
 # Client IP: CF-Connecting-IP is believed only from these networks (the proxy's addresses).
 TRUSTED_PROXY_NETWORKS = env.get_networks("TRUSTED_PROXY_NETWORKS")

@@ -6,6 +6,8 @@ from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
+from menus import api as menus_api
+from menus import image_api, import_api
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
 from nordkestrel.ratelimit import rate_limit
@@ -30,7 +32,63 @@ api_v1 = [
         tenants_api.OpeningHoursView.as_view(),
         name="api-opening-hours",
     ),
+    path("restaurant/logo", image_api.RestaurantLogoView.as_view(), name="api-restaurant-logo"),
+    path("items/<int:pk>/image", image_api.ItemImageView.as_view(), name="api-item-image"),
     path("audit-events", audit_api.AuditEventListView.as_view(), name="api-audit-events"),
+    path("menus", menus_api.MenuListView.as_view(), name="api-menus"),
+    path("menus/preview", menus_api.PreviewView.as_view(), name="api-menu-preview"),
+    path("menus/publish", menus_api.PublishView.as_view(), name="api-menu-publish"),
+    path("menus/import", import_api.MenuImportView.as_view(), name="api-menu-import"),
+    path("menus/<int:pk>", menus_api.MenuDetailView.as_view(), name="api-menu-detail"),
+    path(
+        "menus/<int:pk>/categories",
+        menus_api.MenuCategoriesView.as_view(),
+        name="api-menu-categories",
+    ),
+    path("menus/<int:pk>/reorder", menus_api.MenuReorderView.as_view(), name="api-menu-reorder"),
+    path("categories/<int:pk>", menus_api.CategoryDetailView.as_view(), name="api-category"),
+    path(
+        "categories/<int:pk>/reorder",
+        menus_api.CategoryReorderView.as_view(),
+        name="api-category-reorder",
+    ),
+    path("items", menus_api.ItemListView.as_view(), name="api-items"),
+    path("items/<int:pk>", menus_api.ItemDetailView.as_view(), name="api-item-detail"),
+    path(
+        "items/<int:pk>/duplicate",
+        menus_api.ItemDuplicateView.as_view(),
+        name="api-item-duplicate",
+    ),
+    path("items/<int:pk>/sold-out", menus_api.ItemSoldOutView.as_view(), name="api-item-sold-out"),
+    path("modifier-groups", menus_api.GroupListView.as_view(), name="api-modifier-groups"),
+    path(
+        "modifier-groups/<int:pk>",
+        menus_api.GroupDetailView.as_view(),
+        name="api-modifier-group-detail",
+    ),
+    path(
+        "modifier-groups/<int:pk>/modifiers",
+        menus_api.GroupModifiersView.as_view(),
+        name="api-modifier-group-modifiers",
+    ),
+    path("modifiers/<int:pk>", menus_api.ModifierDetailView.as_view(), name="api-modifier"),
+    path(
+        "modifiers/<int:pk>/sold-out",
+        menus_api.ModifierSoldOutView.as_view(),
+        name="api-modifier-sold-out",
+    ),
+    path("menu-versions", menus_api.VersionListView.as_view(), name="api-menu-versions"),
+    path(
+        "menu-versions/<int:pk>",
+        menus_api.VersionDetailView.as_view(),
+        name="api-menu-version-detail",
+    ),
+    path(
+        "menu-versions/<int:pk>/rollback",
+        menus_api.VersionRollbackView.as_view(),
+        name="api-menu-version-rollback",
+    ),
+    path("storefront/menu", menus_api.StorefrontMenuView.as_view(), name="api-storefront-menu"),
     path("staff", staff_api.StaffListView.as_view(), name="api-staff-list"),
     path("staff/<int:pk>", staff_api.StaffDetailView.as_view(), name="api-staff-detail"),
     path(
@@ -60,6 +118,21 @@ if settings.DEV_AUTH:
     urlpatterns += [
         path("dev/sign-in", devauth.dev_sign_in, name="dev-sign-in"),
         path("dev/jwks.json", devauth.dev_jwks, name="dev-jwks"),
+    ]
+
+if settings.DEBUG or settings.DEV_AUTH:
+    import re
+
+    from django.urls import re_path
+    from django.views.static import serve
+
+    # Uploaded files on disk, in development only; production serves them from the bucket.
+    urlpatterns += [
+        re_path(
+            rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        )
     ]
 
 handler400 = "nordkestrel.views.bad_request"

@@ -38,6 +38,8 @@ class Restaurant(models.Model):
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, blank=True, validators=[COUNTRY_VALIDATOR])
     phone = models.CharField(max_length=32, blank=True)
+    # Storage key of the logo (menus/images.py writes it); empty when none was uploaded.
+    logo = models.CharField(max_length=255, blank=True)
     # Percent, e.g. 14.000 for 14 %; applied to subtotals when orders are priced.
     tax_rate = models.DecimalField(
         max_digits=6,

@@ -16,11 +16,22 @@ from django.db.models import BaseConstraint
 from tenants.context import BYPASS_SETTING, RESTAURANT_SETTING
 
 POLICY_NAME = "tenant_isolation"
+PUBLIC_READ_POLICY = "public_read"
 
 
 class RowLevelSecurity(BaseConstraint):
-    def __init__(self, *, name: str, **kwargs: Any) -> None:
+    """``public_read=True`` adds a read-only policy for tables that hold only what every
+    visitor may see (the published storefront menu): writes stay bound to the tenant."""
+
+    def __init__(self, *, name: str, public_read: bool = False, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
+        self.public_read = public_read
+
+    def deconstruct(self) -> tuple[str, Any, dict[str, Any]]:
+        path, args, kwargs = super().deconstruct()
+        if self.public_read:
+            kwargs["public_read"] = True
+        return path, args, kwargs
 
     def _statements(self, model: Any, schema_editor: Any) -> list[str]:
         table = schema_editor.quote_name(model._meta.db_table)
@@ -29,11 +40,16 @@ class RowLevelSecurity(BaseConstraint):
             f"({column} = NULLIF(current_setting('{RESTAURANT_SETTING}', true), '')::bigint "
             f"OR current_setting('{BYPASS_SETTING}', true) = 'on')"
         )
-        return [
+        statements = [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
             f"CREATE POLICY {POLICY_NAME} ON {table} USING {condition} WITH CHECK {condition}",
         ]
+        if self.public_read:
+            statements.append(
+                f"CREATE POLICY {PUBLIC_READ_POLICY} ON {table} FOR SELECT USING (true)"
+            )
+        return statements
 
     def constraint_sql(self, model: Any, schema_editor: Any) -> str:
         # Called while the table is being created: the statements run once it exists.
@@ -46,6 +62,7 @@ class RowLevelSecurity(BaseConstraint):
     def remove_sql(self, model: Any, schema_editor: Any) -> str:
         table = schema_editor.quote_name(model._meta.db_table)
         return (
+            f"DROP POLICY IF EXISTS {PUBLIC_READ_POLICY} ON {table}; "
             f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}; "
             f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; "
             f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
@@ -55,7 +72,11 @@ class RowLevelSecurity(BaseConstraint):
         """Nothing to validate in Python: the database enforces it."""
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RowLevelSecurity) and self.name == other.name
+        return (
+            isinstance(other, RowLevelSecurity)
+            and self.name == other.name
+            and self.public_read == other.public_read
+        )
 
     def __hash__(self) -> int:
-        return hash((type(self), self.name))
+        return hash((type(self), self.name, self.public_read))

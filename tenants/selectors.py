@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.http.request import split_domain_port
 
 from tenants.models import Restaurant
 
@@ -29,3 +30,36 @@ def restaurant_id_for_organization(organization_id: str) -> int | None:
 def forget_organization(organization_id: str | None) -> None:
     if organization_id:
         cache.delete(_org_cache_key(organization_id))
+
+
+def _host_cache_key(host: str) -> str:
+    return f"tenants:host:{host}"
+
+
+def restaurant_id_for_host(host: str) -> int | None:
+    """The restaurant a storefront host name stands for (``<slug>.<STOREFRONT_DOMAIN>``).
+
+    One cached lookup; unknown hosts are cached too, so probing costs no queries. Suspended
+    restaurants and those pending deletion do not answer.
+    """
+    from django.conf import settings
+
+    host, _port = split_domain_port(host)
+    host = host.rstrip(".")
+    suffix = "." + settings.STOREFRONT_DOMAIN
+    if not host.endswith(suffix):
+        return None
+    slug = host[: -len(suffix)]
+    if not slug or "." in slug:
+        return None
+    key = _host_cache_key(host)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    restaurant_id = (
+        Restaurant.objects.filter(slug=slug, status=Restaurant.Status.ACTIVE)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    cache.set(key, restaurant_id or 0, ORG_CACHE_SECONDS)
+    return restaurant_id

@@ -12,14 +12,16 @@ from tenants.context import tenant_context
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROLES = [role.value for role in Role]
-FULL_NAV = ["Overview", "Settings", "Staff", "Audit log"]
-MANAGER_NAV = ["Overview", "Settings", "Staff"]
+MENU_NAV = ["Menus", "Sold out", "Publish"]
+FULL_NAV = ["Overview", "Settings", *MENU_NAV, "Staff", "Audit log"]
+MANAGER_NAV = ["Overview", "Settings", *MENU_NAV, "Staff"]
+FLOOR_NAV = ["Overview", "Settings", *MENU_NAV]
 EXPECTED_NAV = {
     Role.OWNER: FULL_NAV,
     Role.ADMIN: FULL_NAV,
     Role.MANAGER: MANAGER_NAV,
-    Role.CASHIER: ["Overview", "Settings"],
-    Role.KITCHEN: ["Overview", "Settings"],
+    Role.CASHIER: FLOOR_NAV,
+    Role.KITCHEN: FLOOR_NAV,
 }
 PHONE_SCREENSHOT = "/tmp/e2e-staff-phone.png"  # noqa: S108 (for a human to look at)
 

@@ -6,7 +6,10 @@ when one is missing here, so a new endpoint cannot skip the BOLA and role matric
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
+
+from PIL import Image
 
 OWNER_ADMIN = frozenset({"owner", "admin"})
 OWNER_ADMIN_MANAGER = OWNER_ADMIN | {"manager"}
@@ -19,11 +22,24 @@ class Route:
     roles: dict[str, frozenset[str]]
     # the model whose id the URL takes as `pk`, when it addresses one object
     object_kind: str | None = None
-    # a body that passes validation for each write method (role matrix)
+    # a body that passes validation for each write method (role matrix); bytes values are
+    # sent as files in a multipart body
     bodies: dict[str, dict] = field(default_factory=dict)
+    # business-rule answers an allowed role may get from the matrix's minimal data
+    refusals: frozenset[int] = frozenset()
 
 
-PUBLIC = {"api-root", "api-schema", "api-docs"}
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# A real image for the upload routes.
+PNG = _png()
+
+# Public by design: the API's own description, and the storefront menu (chosen by host).
+PUBLIC = {"api-root", "api-schema", "api-docs", "api-storefront-menu"}
 
 ROUTES: dict[str, Route] = {
     "api-me": Route({"get": EVERYONE}),
@@ -50,4 +66,79 @@ ROUTES: dict[str, Route] = {
     ),
     "api-staff-deactivate": Route({"post": OWNER_ADMIN}, object_kind="staff"),
     "api-audit-events": Route({"get": OWNER_ADMIN}),
+    "api-menus": Route(
+        {"get": EVERYONE, "post": OWNER_ADMIN_MANAGER}, bodies={"post": {"name": "Dinner"}}
+    ),
+    "api-menu-detail": Route(
+        {"get": EVERYONE, "patch": OWNER_ADMIN_MANAGER, "delete": OWNER_ADMIN_MANAGER},
+        object_kind="menu",
+        bodies={"patch": {"name": "Renamed"}},
+    ),
+    "api-menu-categories": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="menu", bodies={"post": {"name": "Soups"}}
+    ),
+    "api-menu-reorder": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="menu", bodies={"post": {"ids": []}}
+    ),
+    "api-category": Route(
+        {"patch": OWNER_ADMIN_MANAGER, "delete": OWNER_ADMIN_MANAGER},
+        object_kind="category",
+        bodies={"patch": {"name": "Renamed"}},
+    ),
+    "api-category-reorder": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="category", bodies={"post": {"ids": []}}
+    ),
+    "api-items": Route(
+        {"get": EVERYONE, "post": OWNER_ADMIN_MANAGER},
+        bodies={"post": {"name": "Soup", "price": 500}},
+    ),
+    "api-item-detail": Route(
+        {"get": EVERYONE, "patch": OWNER_ADMIN_MANAGER, "delete": OWNER_ADMIN_MANAGER},
+        object_kind="item",
+        bodies={"patch": {"price": 700}},
+    ),
+    "api-item-duplicate": Route({"post": OWNER_ADMIN_MANAGER}, object_kind="item"),
+    "api-item-sold-out": Route(
+        {"post": EVERYONE}, object_kind="item", bodies={"post": {"sold_out": True}}
+    ),
+    "api-modifier-groups": Route(
+        {"get": EVERYONE, "post": OWNER_ADMIN_MANAGER},
+        bodies={"post": {"name": "Sides", "min_selections": 0, "max_selections": 2}},
+    ),
+    "api-modifier-group-detail": Route(
+        {"get": EVERYONE, "patch": OWNER_ADMIN_MANAGER, "delete": OWNER_ADMIN_MANAGER},
+        object_kind="group",
+        bodies={"patch": {"name": "Renamed"}},
+    ),
+    "api-modifier-group-modifiers": Route(
+        {"post": OWNER_ADMIN_MANAGER},
+        object_kind="group",
+        bodies={"post": {"name": "Extra", "price_delta": 100}},
+    ),
+    "api-modifier": Route(
+        {"patch": OWNER_ADMIN_MANAGER, "delete": OWNER_ADMIN_MANAGER},
+        object_kind="modifier",
+        bodies={"patch": {"price_delta": 50}},
+    ),
+    "api-modifier-sold-out": Route(
+        {"post": EVERYONE}, object_kind="modifier", bodies={"post": {"sold_out": True}}
+    ),
+    "api-menu-preview": Route({"get": EVERYONE}),
+    # An empty draft: allowed roles reach the "add a menu first" rule.
+    "api-menu-publish": Route({"post": OWNER_ADMIN_MANAGER}, refusals=frozenset({400})),
+    # A real (multipart) file: allowed roles import it and get 200.
+    "api-menu-import": Route(
+        {"post": OWNER_ADMIN_MANAGER},
+        bodies={"post": {"file": b'{"menus": [{"name": "Imported", "categories": []}]}'}},
+    ),
+    "api-menu-versions": Route({"get": EVERYONE}),
+    "api-menu-version-detail": Route({"get": EVERYONE}, object_kind="version"),
+    # The only version is the live one: allowed roles reach "already live".
+    "api-menu-version-rollback": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="version", refusals=frozenset({409})
+    ),
+    "api-item-image": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="item", bodies={"post": {"image": PNG}}
+    ),
+    "api-restaurant-logo": Route({"post": OWNER_ADMIN}, bodies={"post": {"image": PNG}}),
 }

@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.base import DashboardView
 from tests.factories import token_for
+from tests.security.objects import make_object
 
 EVERYONE = {"owner", "admin", "manager", "cashier", "kitchen"}
 # page -> method -> roles allowed
@@ -15,6 +16,12 @@ PAGES = {
     "/dashboard/staff": {"get": {"owner", "admin", "manager"}, "post": {"owner", "admin"}},
     "/dashboard/switch": {"post": EVERYONE},
     "/dashboard/audit": {"get": {"owner", "admin"}},
+    "/dashboard/menus": {"get": EVERYONE, "post": {"owner", "admin", "manager"}},
+    "/dashboard/menus/items/new": {"get": EVERYONE, "post": {"owner", "admin", "manager"}},
+    "/dashboard/menus/items/<int:pk>": {"get": EVERYONE, "post": {"owner", "admin", "manager"}},
+    "/dashboard/menus/items/<int:pk>/image": {"post": {"owner", "admin", "manager"}},
+    "/dashboard/menus/publish": {"get": EVERYONE, "post": {"owner", "admin", "manager"}},
+    "/dashboard/sold-out": {"get": EVERYONE, "post": EVERYONE},
 }
 
 
@@ -52,7 +59,8 @@ CASES = [
 def test_each_role_reaches_exactly_its_pages(roster, path, method, role):
     client = Client(raise_request_exception=False)
     client.cookies["__session"] = token_for(roster[("ours", role)])
-    response = getattr(client, method)(path, {})
+    item = make_object("item", roster[("ours", role)].restaurant)
+    response = getattr(client, method)(path.replace("<int:pk>", str(item.pk)), {})
     if role in PAGES[path][method]:
         assert response.status_code != 403, response.content[:300]
     else:

@@ -1,0 +1,105 @@
+"""API: import menus from a JSON or CSV file (multipart, field ``file``), or dry-run it.
+
+``?dry_run=true`` does the same work and rolls it back, so it reports what the import would
+create and update. Imports are rate-limited per client IP: each parses and writes up to
+thousands of rows.
+"""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.decorators import method_decorator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from menus import importer
+from nordkestrel.errors import InvalidInput
+from nordkestrel.ratelimit import rate_limit
+from staff.api import reject_unknown_fields
+from staff.api_base import TenantAPIView
+from staff.roles import Scope
+
+# Room for the multipart boundaries and part headers around a file of the maximum size.
+MULTIPART_OVERHEAD = 64 * 1024
+TRUE = {"true", "1", "yes", "on"}
+FALSE = {"false", "0", "no", "off", ""}
+DRY_RUN_HELP = "Report what the import would change, and write nothing."
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A .json or .csv file of at most 2 MB (see the import format in the docs)."
+    )
+
+
+_COUNTS = inline_serializer(
+    "MenuImportCounts",
+    {kind: serializers.IntegerField() for kind in importer.KINDS},
+)
+ImportReportSerializer = inline_serializer(
+    "MenuImportReport",
+    {
+        "dry_run": serializers.BooleanField(),
+        "created": _COUNTS,
+        "updated": _COUNTS,
+        "unchanged": _COUNTS,
+    },
+)
+
+
+def _dry_run(request: Request) -> bool:
+    value = request.query_params.get("dry_run", "").strip().lower()
+    if value not in TRUE | FALSE:
+        raise InvalidInput("Use dry_run=true or dry_run=false.", attr="dry_run")
+    return value in TRUE
+
+
+def _uploaded_file(request: Request) -> UploadedFile:
+    """The ``file`` part; a body too large to hold an acceptable file is refused unread."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > importer.MAX_BYTES + MULTIPART_OVERHEAD:
+        raise InvalidInput(
+            f"The file is larger than {importer.MAX_BYTES // (1024 * 1024)} MB.",
+            code="too_large",
+            attr=importer.FILE_ATTR,
+        )
+    reject_unknown_fields(request.data, {importer.FILE_ATTR})
+    serializer = ImportUploadSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    upload: UploadedFile = serializer.validated_data[importer.FILE_ATTR]
+    return upload
+
+
+class MenuImportView(TenantAPIView):
+    """Merge a JSON or CSV file into the draft menus; nothing is deleted.
+
+    Rows match by name; the answer counts what was (or, with ``dry_run``, would be)
+    created, updated and left unchanged. Errors name the place: ``row 12: price`` or
+    ``menus.0.categories.1.items.3.price``.
+    """
+
+    scopes = {"post": Scope.MENUS_WRITE}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        parameters=[OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=DRY_RUN_HELP)],
+        responses=ImportReportSerializer,
+    )
+    @method_decorator(rate_limit(key="ip", rate="30/h", group="menu-import", method="POST"))
+    def post(self, request: Request) -> Response:
+        dry_run = _dry_run(request)
+        upload = _uploaded_file(request)
+        data = importer.parse_file(
+            name=upload.name or "",
+            content=upload.read(importer.MAX_BYTES + 1),
+            currency=self.actor.restaurant.currency,
+        )
+        return Response(importer.import_menu(actor=self.actor, data=data, dry_run=dry_run))

@@ -1,0 +1,174 @@
+"""The storefront's menu read: the live document plus the sold-out overlay, from one row.
+
+Writes (publish, rollback, 86) update StorefrontMenuState and, once committed, the shared
+revision key. Reads compare that small key with what this process holds in memory: a warm
+read is one cache lookup and no query; a cold one reads one row (public-read policy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from menus.models import Item, MenuVersion, Modifier, StorefrontMenuState
+from tenants.context import current_restaurant
+
+# pg_advisory_xact_lock(int, int): publishes and rollbacks of one restaurant queue up.
+PUBLISH_LOCK_CLASS = 0x4D45_4E55  # "MENU"
+
+
+def _revision_key(restaurant_id: int) -> str:
+    return f"storefront:menu-revision:{restaurant_id}"
+
+
+def lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [PUBLISH_LOCK_CLASS, current_restaurant().pk % 2**31],
+        )
+
+
+def _state() -> StorefrontMenuState:
+    state, _ = StorefrontMenuState.objects.select_for_update().get_or_create(
+        restaurant=current_restaurant()
+    )
+    return state
+
+
+def _announce(state: StorefrontMenuState) -> None:
+    revision = f"{state.live_version_id}:{state.overlay_revision}"
+    restaurant_id = state.restaurant_id
+    transaction.on_commit(lambda: cache.set(_revision_key(restaurant_id), revision, None))
+
+
+def _sold_out_lists(state: StorefrontMenuState) -> None:
+    state.sold_out_items = sorted(Item.objects.filter(sold_out=True).values_list("pk", flat=True))
+    state.sold_out_modifiers = sorted(
+        Modifier.objects.filter(sold_out=True).values_list("pk", flat=True)
+    )
+
+
+def go_live(version: MenuVersion, serialized: str) -> None:
+    state = _state()
+    state.live_version = version
+    state.live_number = version.number
+    state.document_json = serialized
+    state.content_hash = version.content_hash
+    _sold_out_lists(state)
+    state.overlay_revision += 1
+    state.save()
+    _announce(state)
+
+
+def refresh_overlay() -> None:
+    state = _state()
+    _sold_out_lists(state)
+    state.overlay_revision += 1
+    state.save()
+    _announce(state)
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Payload:
+    revision: str
+    version: int
+    zone: Any
+    menus: list[tuple[list[dict[str, Any]], bytes]]  # (availability, serialized menu)
+    rest: bytes  # ,"items":...,"modifier_groups":...,"restaurant":...,"sold_out":...
+    bodies: dict[tuple[int, ...], tuple[str, bytes]] = field(default_factory=dict)
+
+
+_local: dict[int, _Payload] = {}
+_local_lock = threading.Lock()
+
+
+def _load(restaurant_id: int) -> _Payload | None:
+    row = (
+        StorefrontMenuState.unscoped.filter(restaurant_id=restaurant_id, live_version__isnull=False)
+        .values_list(
+            "live_version_id", "overlay_revision", "document_json", "sold_out_items",
+            "sold_out_modifiers", "live_number",
+        )
+        .first()
+    )  # fmt: skip
+    if row is None:
+        return None
+    version_id, overlay, document_json, sold_items, sold_modifiers, number = row
+    document = json.loads(document_json)
+    from zoneinfo import ZoneInfo
+
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    rest = (
+        f',"items":{dumps(document["items"])}'
+        f',"modifier_groups":{dumps(document["modifier_groups"])}'
+        f',"restaurant":{dumps(document["restaurant"])}'
+        f',"sold_out":{dumps({"items": sold_items, "modifiers": sold_modifiers})}'
+    ).encode()
+    return _Payload(
+        revision=f"{version_id}:{overlay}",
+        version=number,
+        zone=ZoneInfo(document["restaurant"]["timezone"]),
+        menus=[(menu["availability"], dumps(menu).encode()) for menu in document["menus"]],
+        rest=rest,
+    )
+
+
+def _available(windows: list[dict[str, Any]], now: datetime) -> bool:
+    if not windows:
+        return True
+    clock = now.strftime("%H:%M")
+    today, yesterday = now.weekday(), (now.weekday() - 1) % 7
+    for window in windows:
+        start, end = window["start"], window["end"]
+        if start < end:
+            if today in window["weekdays"] and start <= clock < end:
+                return True
+        elif (today in window["weekdays"] and clock >= start) or (
+            yesterday in window["weekdays"] and clock < end
+        ):
+            return True  # a window past midnight belongs to the day it starts
+    return False
+
+
+def storefront_menu(restaurant_id: int, now: datetime | None = None) -> tuple[str, bytes] | None:
+    """(ETag, JSON body) of the menus available now, or None when nothing is published."""
+    revision = cache.get(_revision_key(restaurant_id))
+    payload = _local.get(restaurant_id)
+    if payload is None or revision is None or payload.revision != revision:
+        payload = _load(restaurant_id)
+        if payload is None:
+            return None
+        with _local_lock:
+            _local[restaurant_id] = payload
+        if revision is None:
+            cache.add(_revision_key(restaurant_id), payload.revision, None)
+    local_now = (now or timezone.now()).astimezone(payload.zone)
+    shown = tuple(
+        i for i, (windows, _) in enumerate(payload.menus) if _available(windows, local_now)
+    )
+    cached = payload.bodies.get(shown)
+    if cached is not None:
+        return cached
+    body = (
+        b'{"version":' + str(payload.version).encode() + b',"menus":['
+        + b",".join(payload.menus[i][1] for i in shown) + b"]" + payload.rest + b"}"
+    )  # fmt: skip
+    etag = (
+        '"'
+        + hashlib.sha256(payload.revision.encode() + repr(shown).encode()).hexdigest()[:32]
+        + '"'
+    )
+    payload.bodies[shown] = (etag, body)
+    return etag, body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.utils.cache import patch_cache_control
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -429,6 +429,9 @@ class VersionRollbackView(TenantAPIView):
 # --- The storefront's read -----------------------------------------------------------------
 
 
+STOREFRONT_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=60"
+
+
 class StorefrontMenuView(APIView):
     """The published menus available now, for the storefront of the requesting host.
 
@@ -438,6 +441,18 @@ class StorefrontMenuView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """GET skips DRF's request wrapping, content negotiation and checks.
+
+        The view is public (no authentication, permission or throttle) and answers
+        ready-made bytes, so that machinery would cost more than the answer. Other methods
+        still go through DRF (405, OPTIONS).
+        """
+        if request.method == "GET":
+            self.args, self.kwargs, self.request = args, kwargs, request
+            return self.get(request)
+        return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(operation_id="storefront_menu", responses={200: OpenApiTypes.OBJECT, 304: None})
     def get(self, request: Request) -> HttpResponse:
@@ -453,6 +468,6 @@ class StorefrontMenuView(APIView):
         else:
             response = HttpResponse(body, content_type="application/json")
         response["ETag"] = etag
-        patch_cache_control(response, public=True, max_age=30, stale_while_revalidate=60)
+        response["Cache-Control"] = STOREFRONT_CACHE_CONTROL
         response["Vary"] = "Host"
         return response

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,7 +48,12 @@ def _state() -> StorefrontMenuState:
 def _announce(state: StorefrontMenuState) -> None:
     revision = f"{state.live_version_id}:{state.overlay_revision}"
     restaurant_id = state.restaurant_id
-    transaction.on_commit(lambda: cache.set(_revision_key(restaurant_id), revision, None))
+
+    def announce() -> None:
+        cache.set(_revision_key(restaurant_id), revision, None)
+        _checked.pop(restaurant_id, None)  # this process sees its own change at once
+
+    transaction.on_commit(announce)
 
 
 def _sold_out_lists(state: StorefrontMenuState) -> None:
@@ -92,6 +98,11 @@ class _Payload:
 
 _local: dict[int, _Payload] = {}
 _local_lock = threading.Lock()
+# Each process asks the shared cache for a restaurant's live revision at most once a second:
+# other processes see a publish or an 86 within that bound (diners' caches may keep a
+# response 30 s anyway), and a warm read costs no cache round trip.
+REVISION_CHECK_SECONDS = 1.0
+_checked: dict[int, float] = {}  # restaurant id -> time.monotonic() of the last check
 
 
 def _load(restaurant_id: int) -> _Payload | None:
@@ -144,16 +155,20 @@ def _available(windows: list[dict[str, Any]], now: datetime) -> bool:
 
 def storefront_menu(restaurant_id: int, now: datetime | None = None) -> tuple[str, bytes] | None:
     """(ETag, JSON body) of the menus available now, or None when nothing is published."""
-    revision = cache.get(_revision_key(restaurant_id))
     payload = _local.get(restaurant_id)
-    if payload is None or revision is None or payload.revision != revision:
-        payload = _load(restaurant_id)
-        if payload is None:
-            return None
-        with _local_lock:
-            _local[restaurant_id] = payload
-        if revision is None:
-            cache.add(_revision_key(restaurant_id), payload.revision, None)
+    clock = time.monotonic()
+    last_check = _checked.get(restaurant_id)
+    if payload is None or last_check is None or clock - last_check >= REVISION_CHECK_SECONDS:
+        revision = cache.get(_revision_key(restaurant_id))
+        if payload is None or revision is None or payload.revision != revision:
+            payload = _load(restaurant_id)
+            if payload is None:
+                return None
+            with _local_lock:
+                _local[restaurant_id] = payload
+            if revision is None:
+                cache.add(_revision_key(restaurant_id), payload.revision, None)
+        _checked[restaurant_id] = clock
     local_now = (now or timezone.now()).astimezone(payload.zone)
     shown = tuple(
         i for i, (windows, _) in enumerate(payload.menus) if _available(windows, local_now)

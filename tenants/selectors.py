@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from django.core.cache import cache
 from django.http.request import split_domain_port
 
@@ -32,6 +34,13 @@ def forget_organization(organization_id: str | None) -> None:
         cache.delete(_org_cache_key(organization_id))
 
 
+# Each process keeps known hosts a few seconds in front of the shared cache, so the
+# storefront's hot read makes no cache round trip for its host.
+HOST_MEMO_SECONDS = 5.0
+HOST_MEMO_MAX = 10_000
+_host_memo: dict[str, tuple[int, float]] = {}
+
+
 def _host_cache_key(host: str) -> str:
     return f"tenants:host:{host}"
 
@@ -52,14 +61,21 @@ def restaurant_id_for_host(host: str) -> int | None:
     slug = host[: -len(suffix)]
     if not slug or "." in slug:
         return None
+    clock = time.monotonic()
+    memo = _host_memo.get(host)
+    if memo is not None and clock < memo[1]:
+        return memo[0]
     key = _host_cache_key(host)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached or None
-    restaurant_id = (
-        Restaurant.objects.filter(slug=slug, status=Restaurant.Status.ACTIVE)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    cache.set(key, restaurant_id or 0, ORG_CACHE_SECONDS)
-    return restaurant_id
+    restaurant_id = cache.get(key)
+    if restaurant_id is None:
+        restaurant_id = (
+            Restaurant.objects.filter(slug=slug, status=Restaurant.Status.ACTIVE)
+            .values_list("pk", flat=True)
+            .first()
+        ) or 0
+        cache.set(key, restaurant_id, ORG_CACHE_SECONDS)
+    if restaurant_id:  # unknown hosts stay in the shared cache only, so the memo stays small
+        if len(_host_memo) >= HOST_MEMO_MAX:
+            _host_memo.clear()
+        _host_memo[host] = (restaurant_id, clock + HOST_MEMO_SECONDS)
+    return restaurant_id or None

@@ -20,8 +20,18 @@ def require_service(name: str, available: bool) -> None:
 def _clear_cache():
     """Rate-limit counters and cached lookups never leak from one test into the next."""
     cache.clear()
+    _forget_process_memos()
     yield
     cache.clear()
+    _forget_process_memos()
+
+
+def _forget_process_memos() -> None:
+    from menus import storefront
+    from tenants import selectors
+
+    selectors._host_memo.clear()
+    storefront._checked.clear()
 
 
 @pytest.fixture

@@ -266,3 +266,21 @@ class TestStorefrontRead:
         with django_assert_num_queries(0):
             warm = storefront()
         assert warm.content == cold.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_processes_see_a_change_within_a_second(manager, restaurants, monkeypatch):
+    """A process not told of a publish notices it at its next revision check (≤ 1 s)."""
+    from menus import storefront as module
+
+    _, _, _, _, items = build_menu(manager, items=1)
+    call(manager, "post", "api-menu-publish")
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    assert storefront().json()["version"] == 1
+    call(manager, "patch", "api-item-detail", {"price": 4321}, pk=items[0]["id"])
+    call(manager, "post", "api-menu-publish")
+    module._checked[restaurants[0].pk] = clock[0]  # as if the publish ran in another process
+    assert storefront().json()["version"] == 1
+    clock[0] += module.REVISION_CHECK_SECONDS
+    assert storefront().json()["version"] == 2

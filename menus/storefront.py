@@ -50,7 +50,7 @@ def _announce(state: StorefrontMenuState) -> None:
     restaurant_id = state.restaurant_id
 
     def announce() -> None:
-        cache.set(_revision_key(restaurant_id), revision, None)
+        cache.set(_revision_key(restaurant_id), revision, REVISION_TTL_SECONDS)
         _checked.pop(restaurant_id, None)  # this process sees its own change at once
 
     transaction.on_commit(announce)
@@ -102,6 +102,8 @@ _local_lock = threading.Lock()
 # other processes see a publish or an 86 within that bound (diners' caches may keep a
 # response 30 s anyway), and a warm read costs no cache round trip.
 REVISION_CHECK_SECONDS = 1.0
+# The shared revision expires, so a lost update (a cache outage at commit) heals itself.
+REVISION_TTL_SECONDS = 300
 _checked: dict[int, float] = {}  # restaurant id -> time.monotonic() of the last check
 
 
@@ -167,7 +169,7 @@ def storefront_menu(restaurant_id: int, now: datetime | None = None) -> tuple[st
             with _local_lock:
                 _local[restaurant_id] = payload
             if revision is None:
-                cache.add(_revision_key(restaurant_id), payload.revision, None)
+                cache.add(_revision_key(restaurant_id), payload.revision, REVISION_TTL_SECONDS)
         _checked[restaurant_id] = clock
     local_now = (now or timezone.now()).astimezone(payload.zone)
     shown = tuple(

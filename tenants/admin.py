@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from tenants.models import Restaurant
-from tenants.selectors import forget_organization
+from tenants.selectors import forget_organization, forget_storefront_host
 
 
 @admin.register(Restaurant)
@@ -18,9 +18,13 @@ class RestaurantAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Restaurant, form: Any, change: bool) -> None:
         previous = (
-            Restaurant.objects.filter(pk=obj.pk).values_list("clerk_organization_id", flat=True)
-        ).first()
+            Restaurant.objects.filter(pk=obj.pk).values("clerk_organization_id", "slug").first()
+        )
         super().save_model(request, obj, form, change)
-        # The organization → restaurant lookup is cached; a reassigned id must not linger.
-        forget_organization(previous)
-        forget_organization(obj.clerk_organization_id)
+        # Organization and host lookups are cached; a reassigned id or a suspension must not
+        # linger.
+        for values in (previous or {}, {"clerk_organization_id": obj.clerk_organization_id,
+                                        "slug": obj.slug}):  # fmt: skip
+            forget_organization(values.get("clerk_organization_id"))
+            if slug := values.get("slug"):
+                forget_storefront_host(str(slug))

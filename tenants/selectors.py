@@ -45,6 +45,15 @@ def _host_cache_key(host: str) -> str:
     return f"tenants:host:{host}"
 
 
+def forget_storefront_host(slug: str) -> None:
+    """After a status or slug change, the storefront host answers anew at once."""
+    from django.conf import settings
+
+    host = f"{slug}.{settings.STOREFRONT_DOMAIN}"
+    cache.delete(_host_cache_key(host))
+    _host_memo.pop(host, None)
+
+
 def restaurant_id_for_host(host: str) -> int | None:
     """The restaurant a storefront host name stands for (``<slug>.<STOREFRONT_DOMAIN>``).
 

@@ -24,3 +24,17 @@ def test_restaurant_admin_lists_restaurants(admin_client, restaurants):
     response = admin_client.get(reverse("admin:tenants_restaurant_changelist"))
     assert response.status_code == 200
     assert b"Theirs" in response.content
+
+
+def test_suspending_a_restaurant_closes_its_storefront_at_once(admin_client, restaurants):
+    from django.test import Client
+
+    from tenants.selectors import restaurant_id_for_host
+
+    ours = restaurants[0]
+    assert restaurant_id_for_host("ours.localhost") == ours.pk  # now cached
+    form = {k: ("" if v is None else v) for k, v in model_to_dict(ours).items()}
+    form["status"] = "suspended"
+    admin_client.post(reverse("admin:tenants_restaurant_change", args=[ours.pk]), form)
+    assert restaurant_id_for_host("ours.localhost") is None
+    assert Client().get("/api/v1/storefront/menu", HTTP_HOST="ours.localhost").status_code == 404

@@ -127,3 +127,14 @@ def test_database_check_refuses_a_superuser_connection(reconnect_as):
     with reconnect_as(USER="postgres"):
         errors = check_database_role(databases=["default"])
     assert [e.id for e in errors] == ["tenants.E004"]
+
+
+def test_only_the_published_storefront_state_is_readable_by_everyone():
+    """A public-read policy is a deliberate exception; a new one must be listed here."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_policies WHERE schemaname = current_schema() "
+            "AND policyname = 'public_read'"
+        )
+        public = {row[0] for row in cursor.fetchall()}
+    assert public == {"menus_storefrontmenustate"}

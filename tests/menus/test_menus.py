@@ -276,7 +276,7 @@ def test_other_processes_see_a_change_within_a_second(manager, restaurants, monk
     _, _, _, _, items = build_menu(manager, items=1)
     call(manager, "post", "api-menu-publish")
     clock = [1000.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("menus.storefront.time.monotonic", lambda: clock[0])
     assert storefront().json()["version"] == 1
     call(manager, "patch", "api-item-detail", {"price": 4321}, pk=items[0]["id"])
     call(manager, "post", "api-menu-publish")

@@ -66,9 +66,9 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server did not come up at {url}")
 
 
-def port_free() -> bool:
+def port_free(port: int = PORT) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", PORT)) != 0
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def parse_wrk(output: str) -> tuple[float, float]:

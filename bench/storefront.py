@@ -27,14 +27,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from servers import port_free, wait_until_up  # bench/servers.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8097  # bench/servers.py uses 8099; both may be run on one machine
@@ -51,23 +51,6 @@ GRANIAN = [
     "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(WORKERS),
     "--blocking-threads", "1", "--log-level", "warning",
 ]  # fmt: skip
-
-
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not come up at {url}")
-
-
-def port_free() -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", PORT)) != 0
 
 
 def parse_wrk(output: str) -> tuple[float, float, float]:
@@ -106,7 +89,7 @@ def measure(extra_env: dict[str, str], runs: int, duration: int, connections: in
         [sys.executable, "manage.py", "bench_menu", "--slug", SLUG, "--items", str(ITEMS)],
         cwd=ROOT, env=env, check=True,
     )  # fmt: skip
-    if not port_free():
+    if not port_free(PORT):
         raise RuntimeError(f"port {PORT} is taken")
     server = subprocess.Popen(GRANIAN, cwd=ROOT, env=env, start_new_session=True)
     try:

@@ -670,3 +670,11 @@ def test_the_session_is_frozen(clerk_key):
     assert isinstance(session, ClerkSession)
     with pytest.raises(AttributeError):
         session.org_id = "org_other"  # type: ignore[misc]
+
+
+def test_pyjwt_is_at_least_2_13():
+    """SECURITY.md 1.12: earlier PyJWT releases have published advisories."""
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("pyjwt").split(".")[:2])
+    assert (major, minor) >= (2, 13)

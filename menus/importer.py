@@ -123,15 +123,29 @@ def _located(at: str) -> Iterator[None]:
         raise InvalidInput(error.detail, code=error.code, attr=f"{at}{error.attr or ''}") from None
 
 
-# Names and texts refuse NUL: PostgreSQL text cannot hold it, and JSON can spell it \u0000.
+def _storable(value: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (both spellable in JSON)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _name(value: Any, attr: str, max_length: int) -> str:
-    if not isinstance(value, str) or "\x00" in value or not 0 < len(value.strip()) <= max_length:
+    if (
+        not isinstance(value, str)
+        or not _storable(value)
+        or not 0 < len(value.strip()) <= max_length
+    ):
         _fail(f"A name of 1 to {max_length} characters.", attr)
     return value.strip()
 
 
 def _text(value: Any, attr: str, max_length: int) -> str:
-    if not isinstance(value, str) or "\x00" in value or len(value.strip()) > max_length:
+    if not isinstance(value, str) or not _storable(value) or len(value.strip()) > max_length:
         _fail(f"Text of at most {max_length} characters.", attr)
     return value.strip()
 

@@ -26,6 +26,8 @@ def to_minor(text: str, currency: str) -> int:
         raise ValueError("Not a number.") from None
     if not value.is_finite() or value < 0:
         raise ValueError("Use zero or more.")
+    if value.adjusted() > 9:
+        raise ValueError("That is more than any dish costs.")
     minor = value.scaleb(places)
     if minor != minor.to_integral_value():
         raise ValueError(f"Use at most {places} decimals.")

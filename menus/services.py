@@ -27,7 +27,7 @@ from nordkestrel.errors import ConflictError, InvalidInput
 from staff.auth import Actor
 from staff.roles import Scope
 
-TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 MAX_TAGS = 12
 
 
@@ -55,7 +55,7 @@ def validate_availability(windows: Any) -> list[dict[str, Any]]:
         ):
             raise InvalidInput("Weekdays are 0 (Monday) to 6 (Sunday).", attr=f"{attr}.weekdays")
         for key in ("start", "end"):
-            if not isinstance(window[key], str) or not TIME.match(window[key]):
+            if not isinstance(window[key], str) or not TIME.fullmatch(window[key]):
                 raise InvalidInput("Times are HH:MM.", attr=f"{attr}.{key}")
         if window["start"] == window["end"]:
             raise InvalidInput("A window cannot start and end at the same time.", attr=attr)
@@ -76,6 +76,21 @@ def validate_tags(tags: Any) -> list[str]:
     return sorted(set(clean))
 
 
+def _check_text(fields: dict[str, Any]) -> None:
+    """Names and descriptions PostgreSQL can store: no NUL, no lone surrogates, not blank."""
+    for field, value in fields.items():
+        if not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("Use ordinary text.", attr=field) from None
+        if "\x00" in value:
+            raise InvalidInput("Use ordinary text.", attr=field)
+        if field == "name" and not value.strip():
+            raise InvalidInput("A name is required.", attr=field)
+
+
 def _next_position(queryset: Any) -> int:
     return (queryset.aggregate(top=Max("position"))["top"] or 0) + 1
 
@@ -86,6 +101,7 @@ def _next_position(queryset: Any) -> int:
 @transaction.atomic
 def menu_save(*, actor: Actor, menu: Menu | None = None, **fields: Any) -> Menu:
     actor.require(Scope.MENUS_WRITE)
+    _check_text(fields)
     if "availability" in fields:
         fields["availability"] = validate_availability(fields["availability"])
     if menu is None:
@@ -101,6 +117,7 @@ def category_save(
     *, actor: Actor, category: Category | None = None, menu_id: Any = None, **fields: Any
 ) -> Category:
     actor.require(Scope.MENUS_WRITE)
+    _check_text(fields)
     if category is None:
         menu = _get(Menu, menu_id, "menu")
         category = Category(menu=menu, position=_next_position(menu.categories.all()))
@@ -134,7 +151,7 @@ def delete(*, actor: Actor, obj: Menu | Category | Item | ModifierGroup | Modifi
 
 def _set_links(item: Item, category_ids: list[Any] | None, group_ids: list[Any] | None) -> None:
     if category_ids is not None:
-        categories = [_get(Category, pk, "categories") for pk in category_ids]
+        categories = [_get(Category, pk, "categories") for pk in dict.fromkeys(category_ids)]
         CategoryItem.objects.filter(item=item).exclude(category__in=categories).delete()
         have = set(CategoryItem.objects.filter(item=item).values_list("category_id", flat=True))
         for category in categories:
@@ -145,7 +162,7 @@ def _set_links(item: Item, category_ids: list[Any] | None, group_ids: list[Any] 
                     position=_next_position(category.entries.all()),
                 )
     if group_ids is not None:
-        groups = [_get(ModifierGroup, pk, "modifier_groups") for pk in group_ids]
+        groups = [_get(ModifierGroup, pk, "modifier_groups") for pk in dict.fromkeys(group_ids)]
         ItemModifierGroup.objects.filter(item=item).delete()
         ItemModifierGroup.objects.bulk_create(
             ItemModifierGroup(item=item, group=group, position=position)
@@ -163,6 +180,7 @@ def item_save(
     **fields: Any,
 ) -> Item:
     actor.require(Scope.MENUS_WRITE)
+    _check_text(fields)
     if "dietary_tags" in fields:
         fields["dietary_tags"] = validate_tags(fields["dietary_tags"])
     if "price" in fields and (not isinstance(fields["price"], int) or fields["price"] < 0):
@@ -208,6 +226,7 @@ def _check_group(group: ModifierGroup) -> None:
 @transaction.atomic
 def group_save(*, actor: Actor, group: ModifierGroup | None = None, **fields: Any) -> ModifierGroup:
     actor.require(Scope.MENUS_WRITE)
+    _check_text(fields)
     group = group or ModifierGroup()
     for field, value in fields.items():
         setattr(group, field, value)
@@ -221,6 +240,7 @@ def modifier_save(
     *, actor: Actor, modifier: Modifier | None = None, group_id: Any = None, **fields: Any
 ) -> Modifier:
     actor.require(Scope.MENUS_WRITE)
+    _check_text(fields)
     if modifier is None:
         group = _get(ModifierGroup, group_id, "group")
         modifier = Modifier(group=group, position=_next_position(group.modifiers.all()))

@@ -451,3 +451,18 @@ class TestIsolationAndAudit:
             assert event.actor_role == "manager"
             assert event.target_label == "menu.json"
             assert event.changes["created"]["after"] == MENU_CREATES
+
+
+def test_lone_surrogates_in_json_are_a_400(roster):
+    import io
+
+    from django.urls import reverse
+
+    from tests.factories import api_client
+
+    client = api_client(roster[("ours", "manager")])
+    document = b'{"menus":[{"name":"\\ud800","categories":[]}]}'
+    upload = io.BytesIO(document)
+    upload.name = "menu.json"
+    response = client.post(reverse("api-menu-import"), {"file": upload})
+    assert response.status_code == 400

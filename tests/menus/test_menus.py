@@ -284,3 +284,41 @@ def test_other_processes_see_a_change_within_a_second(manager, restaurants, monk
     assert storefront().json()["version"] == 1
     clock[0] += module.REVISION_CHECK_SECONDS
     assert storefront().json()["version"] == 2
+
+
+class TestOddInputs:
+    """Inputs found by fuzzing: each is a clear 4xx (or harmless), never a 500."""
+
+    def test_repeated_ids_in_links_count_once(self, manager):
+        _, category, group, _, _ = build_menu(manager, items=0)
+        body = {"name": "Z", "price": 5, "categories": [category["id"]] * 2,
+                "modifier_groups": [group["id"]] * 2}  # fmt: skip
+        response = call(manager, "post", "api-items", body)
+        assert response.status_code == 201, response.content
+        assert response.json()["categories"] == [category["id"]]
+        assert response.json()["modifier_groups"] == [group["id"]]
+
+    @pytest.mark.parametrize("name", ["\x00", "   "])
+    def test_unstorable_or_blank_names_are_400(self, manager, name):
+        assert call(manager, "post", "api-menus", {"name": name}).status_code == 400
+
+    def test_times_must_match_exactly(self, manager):
+        body = {
+            "name": "A",
+            "availability": [{"weekdays": [0], "start": "10:00\n", "end": "11:00"}],
+        }
+        assert call(manager, "post", "api-menus", body).status_code == 400
+
+    def test_dashboard_survives_huge_exponents_and_nul(self, roster):
+        from django.test import Client
+
+        from tests.factories import token_for
+
+        client = Client(raise_request_exception=False)
+        client.cookies["__session"] = token_for(roster[("ours", "manager")])
+        new_item = client.post("/dashboard/menus/items/new", {"name": "X", "price": "1E+1000000"})
+        assert new_item.status_code == 400
+        assert (
+            client.post("/dashboard/menus", {"action": "add_menu", "name": "\x00"}).status_code
+            == 302
+        )

@@ -155,8 +155,9 @@ class JwksKeySet:
     Fresh keys are served without any network call. A fetch happens when the cache is stale or
     a `kid` is unknown, but never more than once per CLERK_JWKS_MIN_REFRESH_SECONDS: tokens
     with made-up kids must not turn into a flood of requests to Clerk. The lock is held
-    during the fetch (bounded by its timeout) so concurrent requests wait for its result
-    instead of each starting their own. `clock` is injectable so tests can move time.
+    during the fetch (bounded by its timeout) so concurrent requests for keys it may bring
+    wait for its result instead of each starting their own; known, fresh keys are served
+    without the lock. `clock` is injectable so tests can move time.
     """
 
     _url: str
@@ -192,6 +193,16 @@ class JwksKeySet:
             settings, "CLERK_JWKS_MIN_REFRESH_SECONDS", DEFAULT_JWKS_MIN_REFRESH_SECONDS
         )
         _check_jwks_url(url)
+        # Fast path without the lock: a known kid in a fresh key set never waits behind a
+        # fetch that another request started for an unknown kid.
+        keys, fetched_at = self._keys, self._fetched_at
+        if (
+            url == self._url
+            and fetched_at is not None
+            and self._clock() - fetched_at < cache_seconds
+            and (known := keys.get(kid)) is not None
+        ):
+            return known
         with self._lock:
             if url != self._url:
                 self._reset(url)

@@ -386,6 +386,25 @@ def test_fresh_cached_keys_are_reused_without_fetching(clerk_key, jwks_server, f
     assert jwks_server.request_count == 1
 
 
+def test_a_known_key_does_not_wait_behind_another_requests_fetch(clerk_key, jwks_server):
+    """While one request holds the fetch lock (a slow JWKS answer), known keys still verify."""
+    from staff import clerk
+
+    verify(mint(clerk_key))
+    done = threading.Event()
+    token = mint(clerk_key)
+
+    def check() -> None:
+        verify(token)
+        done.set()
+
+    with clerk.jwks_keys._lock:  # as if another request were fetching right now
+        worker = threading.Thread(target=check)
+        worker.start()
+        assert done.wait(timeout=5), "a known key waited for the lock"
+    worker.join()
+
+
 def test_keys_are_refetched_once_the_cache_is_stale(clerk_key, jwks_server, fake_clock):
     verify(mint(clerk_key))
     fake_clock.advance(3600)

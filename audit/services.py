@@ -19,7 +19,7 @@ from audit.models import AuditAnchor, AuditEvent
 from nordkestrel.context import current_request_meta
 from tenants.context import current_restaurant
 
-RETENTION_SQL = "12 months"  # the same interval in the append-only trigger (migration 0003)
+RETENTION_SQL = "12 months"  # the same interval in the append-only trigger (migration 0004)
 PRUNE_SETTING = "app.audit_prune"
 SECRET_MARKERS = ("secret", "token", "password", "key", "iban", "account_number")
 MASK = "[masked]"

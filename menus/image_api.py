@@ -21,12 +21,10 @@ from rest_framework.response import Response
 from menus import image_services, images
 from menus.models import Item
 from nordkestrel.ratelimit import RateLimitExceeded
+from nordkestrel.uploads import declared_too_large
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
-
-# Room for the multipart boundaries and part headers around a file of the maximum size.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 @extend_schema_field(OpenApiTypes.BINARY)
@@ -65,11 +63,7 @@ def check_upload_rate(request: HttpRequest) -> None:
 
 def uploaded_image(request: Request) -> UploadedFile:
     """The ``image`` part; a body too large to hold one is refused before it is parsed."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > images.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
+    if declared_too_large(request, images.MAX_UPLOAD_BYTES):
         raise images.too_large()
     reject_unknown_fields(request.data, {images.ATTR})
     serializer = ImageUploadSerializer(data=request.data)

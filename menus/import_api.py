@@ -19,12 +19,11 @@ from rest_framework.response import Response
 from menus import importer
 from nordkestrel.errors import InvalidInput
 from nordkestrel.ratelimit import rate_limit
+from nordkestrel.uploads import declared_too_large
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
-# Room for the multipart boundaries and part headers around a file of the maximum size.
-MULTIPART_OVERHEAD = 64 * 1024
 TRUE = {"true", "1", "yes", "on"}
 FALSE = {"false", "0", "no", "off", ""}
 DRY_RUN_HELP = "Report what the import would change, and write nothing."
@@ -60,11 +59,7 @@ def _dry_run(request: Request) -> bool:
 
 def _uploaded_file(request: Request) -> UploadedFile:
     """The ``file`` part; a body too large to hold an acceptable file is refused unread."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > importer.MAX_BYTES + MULTIPART_OVERHEAD:
+    if declared_too_large(request, importer.MAX_BYTES):
         raise InvalidInput(
             f"The file is larger than {importer.MAX_BYTES // (1024 * 1024)} MB.",
             code="too_large",

@@ -87,3 +87,28 @@ def signed_token(member: StaffMember, *, fva=(0, 0), org_role: str = "member") -
         org_role=org_role,
         fva=fva,
     )
+
+
+def run_concurrently(*calls):
+    """Run each callable in its own thread (own database connection); return, in order, what
+    each returned or raised."""
+    import threading
+
+    from django.db import connection
+
+    results: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            results[index] = call()
+        except Exception as error:  # handed back to the test to assert on
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

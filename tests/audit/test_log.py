@@ -18,7 +18,7 @@ from staff import services as staff_services
 from staff.auth import Actor
 from staff.roles import Role
 from tenants.context import tenant_context
-from tests.factories import api_client, make_staff, token_for
+from tests.factories import api_client, make_staff, run_concurrently, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -307,24 +307,14 @@ class TestChain:
     def test_twenty_concurrent_writers_leave_a_valid_chain(self, restaurants):
         ours = restaurants[0]
         barrier = threading.Barrier(20)
-        failures = []
 
         def writer():
-            try:
-                with tenant_context(ours):
-                    barrier.wait(timeout=20)
-                    audit.record(registry.STAFF_UPDATED, actor=audit.SYSTEM)
-            except Exception as error:  # collected for the assertion
-                failures.append(error)
-            finally:
-                connection.close()
+            with tenant_context(ours):
+                barrier.wait(timeout=20)
+                return audit.record(registry.STAFF_UPDATED, actor=audit.SYSTEM)
 
-        threads = [threading.Thread(target=writer) for _ in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert failures == []
+        written = run_concurrently(*[writer] * 20)
+        assert all(isinstance(event, AuditEvent) for event in written), written
         assert [e.sequence for e in events(ours)] == list(range(1, 21))
         assert verify("ours")[0]
 

@@ -5,16 +5,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from tenants.models import Restaurant
-from tests.factories import api_client, signed_token, token_for
+from tests.factories import api_client, run_concurrently, signed_token, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -200,23 +198,14 @@ def test_concurrent_opening_hours_replacements_all_succeed(roster):
     body = json.dumps(
         {"weekly": [{"weekday": 0, "opens": "10:00", "closes": "20:00"}], "exceptions": []}
     )
-    statuses = []
 
     def put():
-        try:
-            response = api_client(owner).put(
-                reverse("api-opening-hours"), data=body, content_type="application/json"
-            )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        response = api_client(owner).put(
+            reverse("api-opening-hours"), data=body, content_type="application/json"
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=put) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * 6
+    assert run_concurrently(*[put] * 6) == [200] * 6
 
 
 def test_forwarded_proto_is_believed_only_from_the_proxy(settings):

@@ -1,7 +1,6 @@
 import threading
 
 import pytest
-from django.db import connection
 
 from nordkestrel.errors import ConflictError, PermissionDeniedError
 from staff import services
@@ -9,7 +8,7 @@ from staff.auth import Actor, ReverificationRequired
 from staff.models import StaffMember
 from staff.roles import Role
 from tenants.context import tenant_context
-from tests.factories import make_staff
+from tests.factories import make_staff, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -138,31 +137,21 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(restaurants):
     ours = restaurants[0]
     first, second = make_staff(ours, Role.OWNER), make_staff(ours, Role.OWNER)
     barrier = threading.Barrier(2)
-    outcomes = []
 
     def demote(actor_pk, target_pk):
-        try:
-            with tenant_context(ours):
-                # Each request loads its own copies, as two real requests would.
-                actor_member = StaffMember.objects.select_related("restaurant").get(pk=actor_pk)
-                target = StaffMember.objects.get(pk=target_pk)
-                barrier.wait(timeout=10)
-                services.staff_update(actor=act(actor_member), member=target, role=Role.ADMIN)
-            outcomes.append("ok")
-        except (ConflictError, PermissionDeniedError):
-            outcomes.append("refused")
-        finally:
-            connection.close()
+        with tenant_context(ours):
+            # Each request loads its own copies, as two real requests would.
+            actor_member = StaffMember.objects.select_related("restaurant").get(pk=actor_pk)
+            target = StaffMember.objects.get(pk=target_pk)
+            barrier.wait(timeout=10)
+            services.staff_update(actor=act(actor_member), member=target, role=Role.ADMIN)
+        return "ok"
 
-    threads = [
-        threading.Thread(target=demote, args=(first.pk, second.pk)),
-        threading.Thread(target=demote, args=(second.pk, first.pk)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["ok", "refused"]
+    outcomes = run_concurrently(
+        lambda: demote(first.pk, second.pk), lambda: demote(second.pk, first.pk)
+    )
+    refused = [o for o in outcomes if isinstance(o, ConflictError | PermissionDeniedError)]
+    assert (outcomes.count("ok"), len(refused)) == (1, 1), outcomes
     with tenant_context(ours):
         assert StaffMember.objects.filter(role=Role.OWNER, active=True).count() == 1
 

@@ -63,3 +63,6 @@ DOMAIN_REMOVED = register("domain.removed", "{actor} removed the domain {target}
 EXPORT_CREATED = register("export.created", "{actor} exported {target}")
 INTEGRATION_CONNECTED = register("integration.connected", "{actor} connected {target}")
 AUDIT_PRUNED = register("audit.pruned", "{actor} pruned audit events older than 12 months")
+ORDER_CANCELLED = register("order.cancelled", "{actor} cancelled {target}")
+PROMOTION_CREATED = register("promotion.created", "{actor} created the promotion {target}")
+PROMOTION_UPDATED = register("promotion.updated", "{actor} changed the promotion {target}")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -120,8 +121,6 @@ def _load(restaurant_id: int) -> _Payload | None:
         return None
     version_id, overlay, document_json, sold_items, sold_modifiers, number = row
     document = json.loads(document_json)
-    from zoneinfo import ZoneInfo
-
     dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
     rest = (
         f',"items":{dumps(document["items"])}'
@@ -189,3 +188,58 @@ def storefront_menu(restaurant_id: int, now: datetime | None = None) -> tuple[st
     )
     payload.bodies[shown] = (etag, body)
     return etag, body
+
+
+# --- Pricing's view: the exact current state -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveMenu:
+    version: int
+    document: dict[str, Any]
+    sold_out_items: frozenset[int]
+    sold_out_modifiers: frozenset[int]
+
+    def menus_available_at(self, moment: datetime) -> list[dict[str, Any]]:
+        local = moment.astimezone(ZoneInfo(self.document["restaurant"]["timezone"]))
+        return [menu for menu in self.document["menus"] if _available(menu["availability"], local)]
+
+    def items_available_at(self, moment: datetime) -> set[int]:
+        return {
+            item_id
+            for menu in self.menus_available_at(moment)
+            for category in menu["categories"]
+            for item_id in category["items"]
+        }
+
+
+_documents: dict[int, tuple[int, dict[str, Any]]] = {}  # restaurant -> (version id, document)
+
+
+def live_menu(restaurant_id: int) -> LiveMenu | None:
+    """The live version and sold-out state as committed now (one query; a second only when
+    this process has not parsed that version yet). Checkout prices from this, not from the
+    read path's once-a-second view."""
+    rows = StorefrontMenuState.unscoped.filter(
+        restaurant_id=restaurant_id, live_version__isnull=False
+    )
+    row = rows.values_list(
+        "live_version_id", "live_number", "sold_out_items", "sold_out_modifiers"
+    ).first()
+    if row is None:
+        return None
+    version_id, number, sold_items, sold_modifiers = row
+    cached = _documents.get(restaurant_id)
+    if cached is None or cached[0] != version_id:
+        document_json = rows.values_list("document_json", flat=True).first()
+        if document_json is None:
+            return None
+        cached = (version_id, json.loads(document_json))
+        with _local_lock:
+            _documents[restaurant_id] = cached
+    return LiveMenu(
+        version=number,
+        document=cached[1],
+        sold_out_items=frozenset(sold_items),
+        sold_out_modifiers=frozenset(sold_modifiers),
+    )

@@ -55,6 +55,14 @@ def rate_limit(
     return decorator
 
 
+def limit(request: HttpRequest, *, group: str, rate: str, key: str = "ip") -> None:
+    """Count one use of ``group`` for this client; past ``rate``, raise 429. For limits that
+    apply to part of a view only (e.g. a checkout that carries a promotion code)."""
+    usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+    if usage is not None and usage["should_limit"]:
+        raise RateLimitExceeded(retry_after=usage["time_left"])
+
+
 class FailureLimit:
     """Counts failures (e.g. refused sign-ins) per client IP; past ``rate``, answers 429.
 

@@ -78,10 +78,13 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "nordkestrel",
     "dashboard",
+    "storefront",
     "tenants",
     "staff",
     "audit",
     "menus",
+    "customers",
+    "promotions",
     "orders",
     "payments",
     "exports",
@@ -89,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "nordkestrel.middleware.ClientIPMiddleware",
+    "storefront.middleware.StorefrontHostMiddleware",
     "nordkestrel.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -301,6 +305,13 @@ SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
 # Each restaurant's storefront answers on <slug>.<STOREFRONT_DOMAIN>.
 STOREFRONT_DOMAIN = env.get_str("STOREFRONT_DOMAIN", "localhost").lower().strip(".")
 STOREFRONT_CACHE_SECONDS = env.get_int("STOREFRONT_CACHE_SECONDS", 300)
+# Per client IP: checkouts, and attempts to redeem a promotion code (guessing codes).
+CHECKOUT_RATE = env.get_str("CHECKOUT_RATE", "30/m")
+PROMOTION_REDEEM_RATE = env.get_str("PROMOTION_REDEEM_RATE", "10/m")
+
+# --- Email ----------------------------------------------------------------------------------
+# Order emails go out in the restaurant's name from this address.
+ORDER_EMAIL_FROM = env.get_str("ORDER_EMAIL_FROM", "orders@nordkestrel.localhost")
 
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them

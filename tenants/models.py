@@ -47,6 +47,8 @@ class Restaurant(models.Model):
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
     )
+    # Menu prices already contain the tax (common for VAT); otherwise it is added on top.
+    prices_include_tax = models.BooleanField(default=True)
     clerk_organization_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     require_mfa_for_sensitive_actions = models.BooleanField(default=False)

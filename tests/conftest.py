@@ -32,6 +32,7 @@ def _forget_process_memos() -> None:
 
     selectors._host_memo.clear()
     storefront._checked.clear()
+    storefront._documents.clear()
 
 
 @pytest.fixture

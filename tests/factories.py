@@ -112,3 +112,59 @@ def run_concurrently(*calls):
     for thread in threads:
         thread.join()
     return results
+
+
+def open_all_week(restaurant: Restaurant, opens: str = "08:00", closes: str = "22:00") -> None:
+    from datetime import time
+
+    from tenants.models import OpeningHours
+
+    start, end = time.fromisoformat(opens), time.fromisoformat(closes)
+    with tenant_context(restaurant):
+        OpeningHours.objects.bulk_create(
+            [OpeningHours(weekday=day, opens=start, closes=end) for day in range(7)]
+        )
+
+
+def make_shop(restaurant: Restaurant, **publish_fields) -> dict:
+    """A published menu to order from: a burger with a required size and optional extras,
+    fries and a soda. Returns the ids by name."""
+    from menus import services as menus
+    from menus.models import (
+        Category,
+        CategoryItem,
+        Item,
+        ItemModifierGroup,
+        Menu,
+        Modifier,
+        ModifierGroup,
+    )
+    from staff.auth import Actor
+
+    with tenant_context(restaurant):
+        owner = StaffMember.objects.filter(role=Role.OWNER).first()
+    owner = owner or make_staff(restaurant, Role.OWNER)
+    with tenant_context(restaurant):
+        menu = Menu.objects.create(name="All day")
+        mains = Category.objects.create(menu=menu, name="Mains")
+        ids: dict = {}
+        for position, (name, price) in enumerate([("Burger", 1200), ("Fries", 450), ("Soda", 300)]):
+            item = Item.objects.create(name=name, price=price)
+            CategoryItem.objects.create(category=mains, item=item, position=position)
+            ids[name.lower()] = item.pk
+        size = ModifierGroup.objects.create(
+            name="Size", min_selections=1, max_selections=1, required=True
+        )
+        extras = ModifierGroup.objects.create(name="Extras", min_selections=0, max_selections=2)
+        for group, name, delta in [
+            (size, "Regular", 0), (size, "Large", 300),
+            (extras, "Cheese", 150), (extras, "Bacon", 200), (extras, "Egg", 100),
+        ]:  # fmt: skip
+            ids[name.lower()] = Modifier.objects.create(
+                group=group, name=name, price_delta=delta
+            ).pk
+        ItemModifierGroup.objects.create(item_id=ids["burger"], group=size, position=0)
+        ItemModifierGroup.objects.create(item_id=ids["burger"], group=extras, position=1)
+        menus.publish(actor=Actor(member=owner))
+    ids["owner"] = owner
+    return ids

@@ -50,7 +50,9 @@ def build_menu(client, items=3):
 
 
 def storefront(host="ours.localhost", **headers):
-    return Client().get(reverse("api-storefront-menu"), HTTP_HOST=host, **headers)
+    return Client().get(
+        reverse("api-storefront-menu", urlconf="storefront.urls"), HTTP_HOST=host, **headers
+    )
 
 
 class TestDraft:

@@ -38,8 +38,11 @@ def _png() -> bytes:
 # A real image for the upload routes.
 PNG = _png()
 
-# Public by design: the API's own description, and the storefront menu (chosen by host).
-PUBLIC = {"api-root", "api-schema", "api-docs", "api-storefront-menu"}
+# Public by design: the API's own description.
+PUBLIC = {"api-root", "api-schema", "api-docs"}
+# The storefront API, on storefront hosts only (storefront/urls.py): the host picks the
+# restaurant, and an order is addressed by its unguessable public id.
+STOREFRONT = {"api-storefront-menu"}
 
 ROUTES: dict[str, Route] = {
     "api-me": Route({"get": EVERYONE}),

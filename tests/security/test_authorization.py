@@ -13,13 +13,13 @@ from staff.roles import Role
 from tenants.context import tenant_bypass, tenant_context
 from tenants.models import Restaurant
 from tests.factories import api_client
-from tests.security.matrix import PUBLIC, ROUTES
+from tests.security.matrix import PUBLIC, ROUTES, STOREFRONT
 from tests.security.objects import make_object, secret_of, snapshot
 
 ROLES = [role.value for role in Role]
 
 
-def api_route_names():
+def api_route_names(urlconf=None):
     names = set()
 
     def walk(patterns, prefix=""):
@@ -32,7 +32,7 @@ def api_route_names():
                 assert pattern.name, f"API route {prefix}{pattern.pattern} has no name"
                 names.add(pattern.name)
 
-    walk(get_resolver().url_patterns)
+    walk(get_resolver(urlconf).url_patterns)
     return names
 
 
@@ -41,6 +41,14 @@ def test_every_api_route_is_in_the_matrix():
     assert names, "the resolver lists API routes"
     assert names - PUBLIC - set(ROUTES) == set(), "add new routes to tests/security/matrix.py"
     assert set(ROUTES) | PUBLIC <= names, "the matrix names routes that no longer exist"
+
+
+def test_every_storefront_api_route_is_listed():
+    """Storefront hosts answer their own URLs only; their API routes are public by design and
+    each has its cross-restaurant tests (tests/storefront)."""
+    names = api_route_names("storefront.urls")
+    assert names == STOREFRONT, "add new storefront routes to tests/security/matrix.py"
+    assert not names & api_route_names(), "storefront routes never answer on the app host"
 
 
 def test_the_matrix_covers_every_method_a_view_answers():

@@ -14,7 +14,7 @@ Development settings with ``DJANGO_DEBUG=false`` and ``LOG_LEVEL=WARNING``; the 
 process-local memory cache (no ``REDIS_URL``) and then Redis (``--redis-url``, empty to skip).
 Usage:
 
-    .venv/bin/python bench/storefront.py [--runs 5] [--duration 8] [--connections 32]
+    .venv/bin/python bench/menu_read.py [--runs 5] [--duration 8] [--connections 32]
         [--redis-url redis://127.0.0.1:6379/3]
 
 Results go to stdout as a Markdown table; bench/RESULTS.md records them.

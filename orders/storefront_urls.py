@@ -1,0 +1,3 @@
+"""The storefront API (``/api/v1/storefront/...`` on a storefront host)."""
+
+urlpatterns: list = []

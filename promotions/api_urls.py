@@ -1,0 +1,3 @@
+"""Staff API routes for promotions (included under /api/v1/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""The diner's pages on a storefront host."""
+
+app_name = "storefront"
+
+urlpatterns: list = []

@@ -1,0 +1,102 @@
+"""When a restaurant is open: weekly hours and dated exceptions as concrete periods in time.
+
+Everything is computed in the restaurant's time zone and returned as aware datetimes, so a
+period past midnight, a holiday exception and a daylight-saving change all come out right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from tenants.models import OpeningException, OpeningHours, Restaurant
+
+SLOT_MINUTES = 15
+# How far ahead diners may schedule an order.
+SCHEDULE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Schedule:
+    zone: ZoneInfo
+    weekly: dict[int, list[tuple[time, time]]]
+    exceptions: dict[date, tuple[time, time] | None]  # None: closed all day
+
+    @classmethod
+    def load(cls, restaurant: Restaurant, *, today: date | None = None) -> Schedule:
+        """Two queries: the weekly hours and the exceptions that can still matter."""
+        zone = restaurant.zone
+        today = today or datetime.now(zone).date()
+        weekly: dict[int, list[tuple[time, time]]] = {}
+        for weekday, opens, closes in OpeningHours.objects.values_list(
+            "weekday", "opens", "closes"
+        ):
+            weekly.setdefault(weekday, []).append((opens, closes))
+        exceptions: dict[date, tuple[time, time] | None] = {}
+        rows = OpeningException.objects.filter(
+            date__gte=today - timedelta(days=1), date__lte=today + timedelta(days=SCHEDULE_DAYS + 1)
+        ).values_list("date", "closed", "opens", "closes")
+        for day, closed, opens, closes in rows:
+            exceptions[day] = None if closed or opens is None or closes is None else (opens, closes)
+        return cls(zone=zone, weekly=weekly, exceptions=exceptions)
+
+    def _periods_starting(self, day: date) -> list[tuple[datetime, datetime]]:
+        if day in self.exceptions:
+            exception = self.exceptions[day]
+            hours = [] if exception is None else [exception]
+        else:
+            hours = self.weekly.get(day.weekday(), [])
+        periods = []
+        for opens, closes in hours:
+            start = datetime.combine(day, opens, self.zone)
+            end_day = day if closes > opens else day + timedelta(days=1)
+            periods.append((start, datetime.combine(end_day, closes, self.zone)))
+        return sorted(periods)
+
+    def periods(self, start: datetime, days: int) -> list[tuple[datetime, datetime]]:
+        """Open periods that end after ``start``, over ``days`` days from its date."""
+        local = start.astimezone(self.zone)
+        found: list[tuple[datetime, datetime]] = []
+        for offset in range(-1, days + 1):
+            for period in self._periods_starting(local.date() + timedelta(days=offset)):
+                if period[1] > start:
+                    found.append(period)
+        return sorted(found)
+
+    def open_period_at(self, moment: datetime) -> tuple[datetime, datetime] | None:
+        for start, end in self.periods(moment, 0):
+            if start <= moment < end:
+                return start, end
+        return None
+
+    def next_opening(self, moment: datetime) -> datetime | None:
+        for start, _end in self.periods(moment, SCHEDULE_DAYS):
+            if start > moment:
+                return start.astimezone(self.zone)
+        return None
+
+
+def slot_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The 15-minute slot (in the restaurant's wall clock) a moment falls into."""
+    local = moment.astimezone(zone)
+    minute = local.minute - local.minute % SLOT_MINUTES
+    return local.replace(minute=minute, second=0, microsecond=0)
+
+
+def pickup_times(
+    schedule: Schedule, now: datetime, lead: timedelta, *, days: int = SCHEDULE_DAYS
+) -> list[datetime]:
+    """Every slot a diner may choose: inside an open period, at least ``lead`` after opening
+    and after now."""
+    earliest = now + lead
+    times: list[datetime] = []
+    for start, end in schedule.periods(now, days):
+        candidate = slot_start(max(start + lead, earliest), schedule.zone)
+        if candidate < max(start + lead, earliest):
+            candidate += timedelta(minutes=SLOT_MINUTES)
+        while candidate <= end:
+            if not times or candidate > times[-1]:
+                times.append(candidate)
+            candidate += timedelta(minutes=SLOT_MINUTES)
+    return times

@@ -37,6 +37,8 @@ if PRODUCTION:
             "CLERK_AUTHORIZED_PARTIES",
             "CLERK_PUBLISHABLE_KEY",
             "TRUSTED_PROXY_NETWORKS",
+            "RESEND_API_KEY",
+            "ORDER_EMAIL_FROM",
         ],
         environment=ENVIRONMENT,
     )
@@ -305,13 +307,30 @@ SECURITY_TXT_EXPIRES_DAYS = env.get_int("SECURITY_TXT_EXPIRES_DAYS", 180)
 # Each restaurant's storefront answers on <slug>.<STOREFRONT_DOMAIN>.
 STOREFRONT_DOMAIN = env.get_str("STOREFRONT_DOMAIN", "localhost").lower().strip(".")
 STOREFRONT_CACHE_SECONDS = env.get_int("STOREFRONT_CACHE_SECONDS", 300)
+# Links to a storefront (in emails): https in production; development serves http on :8000.
+STOREFRONT_SCHEME = env.get_str("STOREFRONT_SCHEME", "https" if PRODUCTION else "http")
+STOREFRONT_PORT = env.get_str("STOREFRONT_PORT", "" if PRODUCTION else "8000")
 # Per client IP: checkouts, and attempts to redeem a promotion code (guessing codes).
 CHECKOUT_RATE = env.get_str("CHECKOUT_RATE", "30/m")
 PROMOTION_REDEEM_RATE = env.get_str("PROMOTION_REDEEM_RATE", "10/m")
 
 # --- Email ----------------------------------------------------------------------------------
-# Order emails go out in the restaurant's name from this address.
+# Order emails go out in the restaurant's name from this address (a domain verified at Resend).
 ORDER_EMAIL_FROM = env.get_str("ORDER_EMAIL_FROM", "orders@nordkestrel.localhost")
+# Django 6.1 mailers: Resend whenever a key is set (production requires one), otherwise the
+# console, so development prints each email. Tests get Django's memory outbox for every alias.
+_resend_api_key = env.get_str("RESEND_API_KEY")
+MAILERS: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "nordkestrel.mail.ResendEmailBackend",
+            # RESEND_API_URL sends to another Resend-compatible endpoint instead of Resend's.
+            "OPTIONS": {"api_key": _resend_api_key, "api_url": env.get_str("RESEND_API_URL")},
+        }
+        if _resend_api_key
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
 
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
@@ -363,6 +382,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; each enum gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Status"},
 }
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------------

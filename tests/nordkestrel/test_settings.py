@@ -18,6 +18,8 @@ REQUIRED = [
     "CLERK_AUTHORIZED_PARTIES",
     "CLERK_PUBLISHABLE_KEY",
     "TRUSTED_PROXY_NETWORKS",
+    "RESEND_API_KEY",
+    "ORDER_EMAIL_FROM",
 ]
 
 
@@ -39,6 +41,8 @@ def production_env(**overrides):
         CLERK_PUBLISHABLE_KEY="pk_live_example",
         CLERK_JWKS_URL="https://clerk.nordkestrel.com/.well-known/jwks.json",
         TRUSTED_PROXY_NETWORKS="10.0.0.0/8",
+        RESEND_API_KEY="re_example",
+        ORDER_EMAIL_FROM="orders@mail.nordkestrel.com",
     )
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}

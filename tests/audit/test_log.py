@@ -3,6 +3,7 @@ import itertools
 import json
 import threading
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -471,6 +472,11 @@ class TestReading:
         assert "staff.updated</code>" not in page
         assert "payout.triggered" not in page.split("<tbody>")[1]
         assert "Asia/Tokyo" in page
+        with tenant_context(ours):
+            newest = AuditEvent.objects.order_by("-sequence").first()
+        assert newest is not None
+        tokyo = newest.occurred_at.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert f">{tokyo:%Y-%m-%d %H:%M:%S}</time>" in page, "the row's time is Tokyo's, not UTC"
         assert client.get("/dashboard/audit", {"since": "not-a-date"}).status_code == 400
         kitchen = Client()
         kitchen.cookies["__session"] = token_for(roster[("ours", "kitchen")])

@@ -230,3 +230,13 @@ def test_authentication_is_one_query_for_restaurant_and_roster(roster, django_as
     assert len(lookups) == 1
     assert "staff_staffmember" in lookups[0]
     assert "tenants_restaurant" in lookups[0]
+
+
+@pytest.mark.parametrize("position", ["abc", "1e999", "-", "2026-99-99"])
+def test_a_forged_cursor_is_a_404_not_a_500(roster, position):
+    import base64
+
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+    response = api_client(roster[("ours", "owner")]).get(f"/api/v1/staff?cursor={cursor}")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Invalid cursor"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -37,12 +38,16 @@ class NavItem:
 
 NAVIGATION = [
     NavItem("Overview", "dashboard:home", Scope.RESTAURANT_READ),
-    NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
+    NavItem("Kitchen", "dashboard:kitchen", Scope.ORDERS_READ),
+    NavItem("Orders", "dashboard:orders", Scope.ORDERS_READ),
     NavItem("Menus", "dashboard:menus", Scope.MENUS_READ),
     NavItem("Sold out", "dashboard:sold-out", Scope.MENUS_AVAILABILITY),
     NavItem("Publish", "dashboard:publish", Scope.MENUS_READ),
+    NavItem("Customers", "dashboard:customers", Scope.CUSTOMERS_READ),
+    NavItem("Promotions", "dashboard:promotions", Scope.PROMOTIONS_WRITE),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
+    NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
 ]
 
 
@@ -96,7 +101,9 @@ class DashboardView(View):
             scope_needed = self.scopes.get((request.method or "").lower())
             if scope_needed is None or not self.actor.has(scope_needed):
                 return self.refuse(request, "Your role does not give access to this page.")
-            return super().dispatch(request, *args, **kwargs)
+            # Templates show times in the restaurant's zone (|date converts to the active one).
+            with timezone.override(self.actor.restaurant.zone):
+                return super().dispatch(request, *args, **kwargs)
 
     def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
         return render(

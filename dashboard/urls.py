@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import menu_views, views
+from dashboard import customer_views, menu_views, order_views, promotion_views, views
 
 app_name = "dashboard"
 
@@ -15,6 +15,16 @@ urlpatterns = [
     path("menus/items/<int:pk>/image", menu_views.ItemImageView.as_view(), name="item-image"),
     path("menus/publish", menu_views.PublishView.as_view(), name="publish"),
     path("sold-out", menu_views.SoldOutBoardView.as_view(), name="sold-out"),
+    path("kitchen", order_views.KitchenView.as_view(), name="kitchen"),
+    path("kitchen/queue", order_views.KitchenQueueView.as_view(), name="kitchen-queue"),
+    path("orders", order_views.OrderListView.as_view(), name="orders"),
+    path("orders/<int:pk>", order_views.OrderDetailView.as_view(), name="order"),
+    path("orders/<int:pk>/status", order_views.OrderStatusView.as_view(), name="order-status"),
+    path("orders/<int:pk>/cancel", order_views.OrderCancelView.as_view(), name="order-cancel"),
+    path("customers", customer_views.CustomersView.as_view(), name="customers"),
+    path("customers/<int:pk>", customer_views.CustomerView.as_view(), name="customer"),
+    path("promotions", promotion_views.PromotionsView.as_view(), name="promotions"),
+    path("promotions/<int:pk>", promotion_views.PromotionView.as_view(), name="promotion"),
     path("switch", views.SwitchRestaurantView.as_view(), name="switch"),
     path("sign-in", views.sign_in, name="sign-in"),
     path("sign-out", views.sign_out, name="sign-out"),

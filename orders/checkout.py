@@ -49,6 +49,8 @@ PHONE = re.compile(r"\+?[0-9 ()\-]{6,30}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}")
 TEXT_LIMITS = {"name": 120, "phone": 32, "delivery_notes": 300, "note": 200}
 ADDRESS_FIELDS = {"line1": True, "line2": False, "postal_code": True, "city": True}
+# The largest amount an order's integer columns hold (a cart of the dearest items can exceed it).
+MAX_ORDER_AMOUNT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,10 @@ def _whole(value: Any, attr: str, *, minimum: int = 0, maximum: int = 10_000_000
     if isinstance(value, bool):
         raise InvalidInput("Use a whole number.", attr=attr)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
+        try:
+            value = int(value.strip())
+        except ValueError:  # "--1", "²", or more digits than int() converts
+            raise InvalidInput("Use a whole number.", attr=attr) from None
     if not isinstance(value, int):
         raise InvalidInput("Use a whole number.", attr=attr)
     if not minimum <= value <= maximum:
@@ -149,7 +154,10 @@ def parse_checkout(data: Mapping[str, Any], zone: Any) -> CheckoutRequest:
     scheduled_for = None
     raw_time = data.get("scheduled_for") or ""
     if raw_time not in ("", "asap"):
-        parsed = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        try:
+            parsed = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        except ValueError:  # well-formed but impossible, e.g. month 13
+            parsed = None
         if parsed is None:
             raise InvalidInput("Use a time like 2026-05-01T12:30+03:00.", attr="scheduled_for")
         scheduled_for = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
@@ -242,7 +250,7 @@ def _slot_counts(start: datetime, end: datetime) -> dict[datetime, int]:
 
 def checkout_options(restaurant: Restaurant, *, now: datetime | None = None) -> Options:
     now = now or timezone.now()
-    schedule = Schedule.load(restaurant)
+    schedule = Schedule.load(restaurant, now=now)
     times = pickup_times(schedule, now, _lead(restaurant))
     asap = _asap_time(schedule, now, _lead(restaurant))
     capacity = restaurant.orders_per_slot
@@ -485,7 +493,7 @@ def _place(
     if not request.lines:
         raise InvalidInput("Your cart is empty.", code="empty_cart", attr="lines")
     menu = _require_menu(restaurant)
-    schedule = Schedule.load(restaurant)
+    schedule = Schedule.load(restaurant, now=now)
     promised, slot = _resolve_time(restaurant, schedule, request.scheduled_for, now)
     promotion = None
     if request.promotion_code:
@@ -497,6 +505,8 @@ def _place(
         tip=request.tip, promotion=promotion, now=now,
     )  # fmt: skip
     _refuse_stale(quote, restaurant.currency, request.expected_total)
+    if max(quote.subtotal, quote.total) > MAX_ORDER_AMOUNT:
+        raise InvalidInput("That order is too large to take online.", attr="lines")
     if request.fulfilment == Fulfilment.DELIVERY and quote.subtotal < restaurant.delivery_minimum:
         raise InvalidInput(
             f"Delivery needs an order of at least "

@@ -125,7 +125,10 @@ def _cancel(order: Order, *, actor: Actor | SystemActor, reason: str) -> Order:
         registry.ORDER_CANCELLED,
         actor=actor,
         target=order,
-        changes={"status": [from_status, Status.CANCELLED], "reason": reason},
+        changes={
+            "status": {"before": from_status, "after": Status.CANCELLED},
+            "reason": {"before": "", "after": reason},
+        },
     )
     return order
 

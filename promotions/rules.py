@@ -1,5 +1,5 @@
 """Whether a code applies to an order, and what it takes off. Redemption itself is in
-services.promotion_redeem; these checks read, they never count a use."""
+services.promotion_count_use; these checks read, they never count a use."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ MAX_CODE_LENGTH = 32
 
 def find(code: str) -> Promotion | None:
     code = code.strip()
-    if not code or len(code) > MAX_CODE_LENGTH:
+    if not code or len(code) > MAX_CODE_LENGTH or "\x00" in code:
         return None
     return Promotion.objects.filter(code__iexact=code).first()
 

@@ -1,5 +1,15 @@
 """The diner's pages on a storefront host."""
 
+from django.urls import path
+
+from storefront import views
+
 app_name = "storefront"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("items/<int:item_id>", views.ItemView.as_view(), name="item"),
+    path("cart", views.CartView.as_view(), name="cart"),
+    path("checkout", views.CheckoutView.as_view(), name="checkout"),
+    path("orders/<uuid:public_id>", views.OrderView.as_view(), name="order"),
+]

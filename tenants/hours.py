@@ -24,10 +24,10 @@ class Schedule:
     exceptions: dict[date, tuple[time, time] | None]  # None: closed all day
 
     @classmethod
-    def load(cls, restaurant: Restaurant, *, today: date | None = None) -> Schedule:
-        """Two queries: the weekly hours and the exceptions that can still matter."""
+    def load(cls, restaurant: Restaurant, *, now: datetime | None = None) -> Schedule:
+        """Two queries: the weekly hours and the exceptions that can matter from ``now``."""
         zone = restaurant.zone
-        today = today or datetime.now(zone).date()
+        today = (now or datetime.now(zone)).astimezone(zone).date()
         weekly: dict[int, list[tuple[time, time]]] = {}
         for weekday, opens, closes in OpeningHours.objects.values_list(
             "weekday", "opens", "closes"

@@ -52,3 +52,20 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+# Runs in every document before its own scripts (Playwright injects it past the CSP) and
+# records each violation the page reports.
+WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
+@pytest.fixture
+def base_url(live_server, settings) -> str:
+    """The live server's origin, authorized so the session token's `azp` is accepted."""
+    settings.CLERK_AUTHORIZED_PARTIES = [*settings.CLERK_AUTHORIZED_PARTIES, live_server.url]
+    return live_server.url

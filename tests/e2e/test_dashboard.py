@@ -8,14 +8,15 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from staff.models import StaffMember
 from staff.roles import Role
 from tenants.context import tenant_context
+from tests.e2e.conftest import WATCH_CSP
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROLES = [role.value for role in Role]
-MENU_NAV = ["Menus", "Sold out", "Publish"]
-FULL_NAV = ["Overview", "Settings", *MENU_NAV, "Staff", "Audit log"]
-MANAGER_NAV = ["Overview", "Settings", *MENU_NAV, "Staff"]
-FLOOR_NAV = ["Overview", "Settings", *MENU_NAV]
+FLOOR = ["Overview", "Kitchen", "Orders", "Menus", "Sold out", "Publish"]
+FULL_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Audit log", "Settings"]
+MANAGER_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Settings"]
+FLOOR_NAV = [*FLOOR, "Settings"]
 EXPECTED_NAV = {
     Role.OWNER: FULL_NAV,
     Role.ADMIN: FULL_NAV,
@@ -24,22 +25,6 @@ EXPECTED_NAV = {
     Role.KITCHEN: FLOOR_NAV,
 }
 PHONE_SCREENSHOT = "/tmp/e2e-staff-phone.png"  # noqa: S108 (for a human to look at)
-
-# Runs in every document before its own scripts (Playwright injects it past the CSP) and
-# records each violation the page reports.
-WATCH_CSP = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
-});
-"""
-
-
-@pytest.fixture
-def base_url(live_server, settings) -> str:
-    """The live server's origin, authorized so the session token's `azp` is accepted."""
-    settings.CLERK_AUTHORIZED_PARTIES = [*settings.CLERK_AUTHORIZED_PARTIES, live_server.url]
-    return live_server.url
 
 
 def sign_in(page: Page, base_url: str, role: str, *, slug: str = "ours") -> None:

@@ -42,7 +42,13 @@ PNG = _png()
 PUBLIC = {"api-root", "api-schema", "api-docs"}
 # The storefront API, on storefront hosts only (storefront/urls.py): the host picks the
 # restaurant, and an order is addressed by its unguessable public id.
-STOREFRONT = {"api-storefront-menu"}
+STOREFRONT = {
+    "api-storefront-menu",
+    "api-storefront-options",
+    "api-storefront-quote",
+    "api-storefront-checkout",
+    "api-storefront-order",
+}
 
 ROUTES: dict[str, Route] = {
     "api-me": Route({"get": EVERYONE}),
@@ -144,4 +150,25 @@ ROUTES: dict[str, Route] = {
         {"post": OWNER_ADMIN_MANAGER}, object_kind="item", bodies={"post": {"image": PNG}}
     ),
     "api-restaurant-logo": Route({"post": OWNER_ADMIN}, bodies={"post": {"image": PNG}}),
+    "api-orders": Route({"get": EVERYONE}),
+    "api-order-detail": Route({"get": EVERYONE}, object_kind="order"),
+    # The order is placed: every role can accept it.
+    "api-order-status": Route(
+        {"post": EVERYONE}, object_kind="order", bodies={"post": {"status": "accepted"}}
+    ),
+    "api-order-cancel": Route(
+        {"post": OWNER_ADMIN_MANAGER}, object_kind="order", bodies={"post": {"reason": "Closed"}}
+    ),
+    "api-customers": Route({"get": OWNER_ADMIN_MANAGER}),
+    "api-customer-detail": Route({"get": OWNER_ADMIN_MANAGER}, object_kind="customer"),
+    "api-promotions": Route(
+        {"get": OWNER_ADMIN_MANAGER, "post": OWNER_ADMIN_MANAGER},
+        bodies={"post": {"code": "SPRING10", "kind": "percent", "value": 10}},
+    ),
+    "api-promotion-detail": Route(
+        {"get": OWNER_ADMIN_MANAGER, "patch": OWNER_ADMIN_MANAGER},
+        object_kind="promotion",
+        bodies={"patch": {"description": "Spring sale", "max_redemptions": 50}},
+    ),
+    "api-promotion-redemptions": Route({"get": OWNER_ADMIN_MANAGER}, object_kind="promotion"),
 }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from customers.models import Customer
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
+from promotions.models import Promotion
 from staff.roles import Role
 from tenants.context import tenant_bypass, tenant_context
 from tests.factories import make_staff
@@ -31,6 +35,18 @@ def make_object(kind, restaurant):
         if kind == "modifier":
             group = ModifierGroup.objects.create(name="g")
             return Modifier.objects.create(group=group, name=f"{restaurant.slug} secret modifier")
+        if kind == "order":
+            return _placed_order(restaurant)
+        if kind == "customer":
+            return Customer.objects.create(
+                email=f"secret-{uuid.uuid4().hex[:8]}@{restaurant.slug}.example.com",
+                name=f"{restaurant.slug} secret customer", order_count=1, total_spent=1200,
+                last_order_at=timezone.now(),
+            )  # fmt: skip
+        if kind == "promotion":
+            return Promotion.objects.create(
+                code=f"{restaurant.slug}-secret-{uuid.uuid4().hex[:6]}", kind="percent", value=10
+            )
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},
@@ -39,9 +55,39 @@ def make_object(kind, restaurant):
     raise AssertionError(kind)
 
 
+def _placed_order(restaurant):
+    """A placed pickup order with one line, its diner's contact data the secret."""
+    from customers.models import Customer
+    from orders.models import Order, OrderLine, StatusChange
+
+    email = f"secret-diner@{restaurant.slug}.example.com"
+    customer, _ = Customer.objects.get_or_create(email=email, defaults={"name": "Diner"})
+    now = timezone.now()
+    order = Order.objects.create(
+        number=Order.objects.count() + 1, status="placed", fulfilment="pickup",
+        payment_method="in_person", customer=customer, contact_name="Secret Diner",
+        contact_email=email, contact_phone="+358 40 555", promised_at=now, slot_start=now,
+        currency=restaurant.currency, subtotal=1200, tax_rate=restaurant.tax_rate,
+        prices_include_tax=restaurant.prices_include_tax, total=1200, menu_version=1,
+        idempotency_key=f"matrix-{uuid.uuid4()}", request_fingerprint="0" * 64, placed_at=now,
+    )  # fmt: skip
+    OrderLine.objects.create(
+        order=order, position=0, item_id=1, name=f"{restaurant.slug} secret burger",
+        unit_price=1200, quantity=1, line_total=1200,
+    )  # fmt: skip
+    StatusChange.objects.create(order=order, to_status="placed", actor_label="diner", at=now)
+    return order
+
+
 def secret_of(obj):
     """A string that must never appear in another restaurant's answers."""
-    return getattr(obj, "email", None) or getattr(obj, "name", None) or obj.content_hash
+    return (
+        getattr(obj, "email", None)
+        or getattr(obj, "contact_email", None)
+        or getattr(obj, "name", None)
+        or getattr(obj, "code", None)
+        or obj.content_hash
+    )
 
 
 def snapshot(obj):

@@ -1,0 +1,332 @@
+"""The storefront API: checkout options, quotes, checkout and an order's public status.
+
+Public by design: the Host header picks the restaurant (``<slug>.<STOREFRONT_DOMAIN>``), and
+an order is addressed only by its unguessable public id. Every view runs inside the
+restaurant's tenant context. Rate limits apply to the write paths only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
+from django.db.models.functions import JSONObject
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from nordkestrel.errors import InvalidInput, NotFoundError
+from nordkestrel.ratelimit import limit
+from orders.checkout import (
+    checkout_options,
+    parse_checkout,
+    parse_idempotency_key,
+    parse_lines,
+    place_order,
+    quote,
+)
+from orders.models import Fulfilment, Order, OrderLine, Status
+from promotions.rules import MAX_CODE_LENGTH
+from staff.api import reject_unknown_fields
+from tenants.context import tenant_context
+from tenants.hours import SCHEDULE_DAYS
+from tenants.models import Restaurant
+from tenants.selectors import restaurant_id_for_host
+
+QUOTE_FIELDS = {"lines", "fulfilment", "scheduled_for", "tip", "promotion_code"}
+CHECKOUT_FIELDS = {
+    "lines", "fulfilment", "scheduled_for", "name", "email", "phone", "address",
+    "delivery_notes", "tip", "promotion_code", "marketing_consent", "payment_method",
+    "expected_total",
+}  # fmt: skip
+PUBLIC_ORDER_FIELDS = (
+    "public_id", "number", "status", "fulfilment", "promised_at", "placed_at", "accepted_at",
+    "preparing_at", "ready_at", "completed_at", "cancelled_at", "subtotal", "discount", "tax",
+    "delivery_fee", "tip", "total", "currency", "updated_at",
+)  # fmt: skip
+MAX_TIP = 10_000_000
+# The status page polls: the answer may never be stored by a shared cache, and a client
+# revalidates with If-None-Match (304, no body).
+ORDER_CACHE_CONTROL = "no-store"
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The same key with the same body returns the first order (200).",
+)
+
+
+def _iso(moment: datetime | None, zone: Any) -> str | None:
+    return moment.astimezone(zone).isoformat() if moment else None
+
+
+def _storefront_restaurant(request: Request) -> Restaurant:
+    restaurant_id = restaurant_id_for_host(request.get_host())
+    restaurant = (
+        Restaurant.objects.filter(pk=restaurant_id, status=Restaurant.Status.ACTIVE).first()
+        if restaurant_id
+        else None
+    )
+    if restaurant is None:
+        raise NotFoundError("No restaurant answers on this address.")
+    return restaurant
+
+
+class StorefrontAPIView(APIView):
+    """Public: no credentials are read, so no session or token can change what it answers."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+
+# --- Reading the public order ----------------------------------------------------------------
+
+
+def _public_order(public_id: UUID) -> Order | None:
+    """The order with its lines, in one query (scoped to the current restaurant)."""
+    lines = ArraySubquery(
+        OrderLine.objects.filter(order_id=OuterRef("pk"))
+        .order_by("position")
+        .values(
+            json=JSONObject(
+                name="name",
+                options="modifiers",
+                quantity="quantity",
+                unit_price="unit_price",
+                line_total="line_total",
+            )
+        )
+    )
+    return (
+        Order.objects.filter(public_id=public_id)
+        .annotate(public_lines=lines)
+        .only(*PUBLIC_ORDER_FIELDS)
+        .first()
+    )
+
+
+def _order_etag(order: Order) -> str:
+    digest = hashlib.sha256(f"{order.updated_at.isoformat()}|{order.status}".encode())
+    return f'W/"{digest.hexdigest()[:32]}"'
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match compares weakly: ``W/"x"`` and ``"x"`` are the same version."""
+    if header.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in header.split(","))
+
+
+def _order_body(order: Order, zone: Any) -> dict[str, Any]:
+    """What a diner may see of an order: never the contact details or the address."""
+    return {
+        "public_id": str(order.public_id),
+        "number": order.number,
+        "status": order.status,
+        "status_label": Status(order.status).label,
+        "fulfilment": order.fulfilment,
+        "promised_at": _iso(order.promised_at, zone),
+        "placed_at": _iso(order.placed_at, zone),
+        "accepted_at": _iso(order.accepted_at, zone),
+        "preparing_at": _iso(order.preparing_at, zone),
+        "ready_at": _iso(order.ready_at, zone),
+        "completed_at": _iso(order.completed_at, zone),
+        "cancelled_at": _iso(order.cancelled_at, zone),
+        "lines": [
+            {
+                "name": line["name"],
+                "options": [
+                    {"group": m["group"], "name": m["name"], "price_delta": m["price_delta"]}
+                    for m in line["options"]
+                ],
+                "quantity": line["quantity"],
+                "unit_price": line["unit_price"],
+                "line_total": line["line_total"],
+            }
+            for line in order.public_lines  # type: ignore[attr-defined]
+        ],
+        "totals": {
+            "subtotal": order.subtotal,
+            "discount": order.discount,
+            "tax": order.tax,
+            "delivery_fee": order.delivery_fee,
+            "tip": order.tip,
+            "total": order.total,
+            "currency": order.currency,
+        },
+        "updated_at": _iso(order.updated_at, zone),
+    }
+
+
+def _order_response(order: Order, zone: Any, status: int) -> Response:
+    response = Response(_order_body(order, zone), status=status)
+    response["ETag"] = _order_etag(order)
+    response["Cache-Control"] = ORDER_CACHE_CONTROL
+    return response
+
+
+# --- Parsing the quote -----------------------------------------------------------------------
+
+
+def _parse_time(raw: Any, zone: Any, now: datetime) -> datetime | None:
+    """A time to price the cart at: only the coming days matter (checkout checks the slot)."""
+    if raw in (None, "", "asap"):
+        return None
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:  # well-formed but impossible, e.g. February 30
+        parsed = None
+    if parsed is None:
+        raise InvalidInput("Use a time like 2026-05-01T12:30+03:00.", attr="scheduled_for")
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    if not now - timedelta(days=1) <= parsed <= now + timedelta(days=SCHEDULE_DAYS + 1):
+        raise InvalidInput("Choose a time in the coming days.", attr="scheduled_for")
+    return parsed
+
+
+def _parse_tip(raw: Any) -> int:
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_TIP:
+        raise InvalidInput(f"Use a whole number from 0 to {MAX_TIP}.", attr="tip")
+    return raw
+
+
+def _parse_code(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or "\x00" in raw or len(raw.strip()) > MAX_CODE_LENGTH:
+        raise InvalidInput("That promotion code is not valid.", attr="promotion_code")
+    return raw.strip()
+
+
+def _has_code(data: Any) -> bool:
+    return isinstance(data, dict) and bool(data.get("promotion_code"))
+
+
+def _fields(data: Any, allowed: set[str]) -> dict[str, Any]:
+    """The body as a JSON object with only ``allowed`` keys (a 400 otherwise)."""
+    reject_unknown_fields(data, allowed)
+    return dict(data)
+
+
+# --- Views -----------------------------------------------------------------------------------
+
+
+class OptionsView(StorefrontAPIView):
+    """What the checkout form can offer now: times, fulfilment, payment and charges."""
+
+    @extend_schema(operation_id="storefront_checkout_options", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        restaurant = _storefront_restaurant(request)
+        now = timezone.now()
+        with tenant_context(restaurant):
+            options = checkout_options(restaurant, now=now)
+        zone = restaurant.zone
+        return Response(
+            {
+                "open_now": options.open_now,
+                "next_opening": _iso(options.next_opening, zone),
+                "asap": _iso(options.asap, zone),
+                "times": [_iso(t, zone) for t in options.times],
+                "fulfilments": options.fulfilments,
+                "payment_methods": [
+                    {"method": method, "label": label} for method, label in options.payment_methods
+                ],
+                "delivery_minimum": restaurant.delivery_minimum,
+                "delivery_fee": restaurant.delivery_fee,
+                "currency": restaurant.currency,
+                "prep_time_minutes": restaurant.prep_time_minutes,
+            }
+        )
+
+
+class QuoteView(StorefrontAPIView):
+    """The cart priced on the server now; ``problems`` lists what changed or cannot be had."""
+
+    @extend_schema(
+        operation_id="storefront_quote", request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT
+    )
+    def post(self, request: Request) -> Response:
+        restaurant = _storefront_restaurant(request)
+        if _has_code(request.data):
+            # Guessing codes costs attempts, whether or not the rest of the body is valid.
+            limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+        data = _fields(request.data, QUOTE_FIELDS)
+        lines = parse_lines(data.get("lines", []))
+        fulfilment = data.get("fulfilment") or Fulfilment.PICKUP
+        if fulfilment not in Fulfilment.values:
+            raise InvalidInput("Choose pickup or delivery.", attr="fulfilment")
+        now = timezone.now()
+        scheduled_for = _parse_time(data.get("scheduled_for"), restaurant.zone, now)
+        tip = _parse_tip(data.get("tip"))
+        code = _parse_code(data.get("promotion_code"))
+        at = scheduled_for or now + timedelta(minutes=restaurant.prep_time_minutes)
+        with tenant_context(restaurant):
+            priced = quote(
+                restaurant, lines, fulfilment=fulfilment, at=at, tip=tip,
+                promotion_code=code, now=now,
+            )  # fmt: skip
+        return Response({**priced.as_dict(), "problems": priced.problems})
+
+
+class CheckoutView(StorefrontAPIView):
+    """Place an order. The same ``Idempotency-Key`` with the same body places it once."""
+
+    @extend_schema(
+        operation_id="storefront_checkout",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        restaurant = _storefront_restaurant(request)
+        limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
+        if _has_code(request.data):
+            limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+        data = _fields(request.data, CHECKOUT_FIELDS)
+        key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+        checkout = parse_checkout(data, restaurant.zone)
+        now = timezone.now()
+        with tenant_context(restaurant):
+            order, created = place_order(
+                restaurant=restaurant, request=checkout, idempotency_key=key, now=now
+            )
+            placed = _public_order(order.public_id)
+        if placed is None:  # cannot happen: written or found in this restaurant just now
+            raise NotFoundError("No such order.")
+        return _order_response(placed, restaurant.zone, 201 if created else 200)
+
+
+class OrderView(StorefrontAPIView):
+    """An order's public status, polled by the status page: cheap, and 304 when unchanged."""
+
+    @extend_schema(
+        operation_id="storefront_order",
+        responses={200: OpenApiTypes.OBJECT, 304: None, 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, public_id: UUID) -> Response:
+        restaurant = _storefront_restaurant(request)
+        with tenant_context(restaurant):
+            order = _public_order(public_id)
+        if order is None:
+            # Another restaurant's order answers exactly as a missing one.
+            raise NotFoundError("No such order.")
+        etag = _order_etag(order)
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            response = Response(status=304)
+            response["ETag"] = etag
+            response["Cache-Control"] = ORDER_CACHE_CONTROL
+            return response
+        return _order_response(order, restaurant.zone, 200)

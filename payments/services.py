@@ -1,0 +1,151 @@
+"""Card payments: the card flow for checkout, starting a payment, and recording its success.
+
+The browser's return from Stripe and the ``payment_intent.succeeded`` webhook race; both call
+:func:`payment_record_intent`, which locks the payment row, so whichever comes second finds
+the work done: one payment, one placed order, counted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import SystemActor
+from nordkestrel.errors import ConflictError
+from orders.models import Order, PaymentMethod, Status
+from orders.pricing import round_half_up
+from orders.services import order_mark_paid
+from payments import gateway
+from payments.models import Payment, StripeAccount
+from tenants.models import Restaurant
+
+STRIPE = SystemActor("stripe")
+
+
+def application_fee(total: int) -> int:
+    """The platform's cut of a card payment: a percentage plus a fixed part, never more than
+    the payment itself."""
+    percent = Decimal(settings.PLATFORM_FEE_PERCENT)
+    fee = round_half_up(Decimal(total) * percent / Decimal(100)) + settings.PLATFORM_FEE_FIXED
+    return max(0, min(total, fee))
+
+
+def connected_account() -> StripeAccount | None:
+    return StripeAccount.objects.filter(disconnected_at__isnull=True).first()
+
+
+@dataclass(frozen=True)
+class CardPayment:
+    """Checkout by card: the order waits in ``pending_payment`` until Stripe says it is paid."""
+
+    method: str = PaymentMethod.CARD
+    label: str = "Card"
+    initial_status: str = Status.PENDING_PAYMENT
+
+    def offered(self, restaurant: Restaurant) -> bool:
+        if not gateway.configured():
+            return False
+        account = connected_account()
+        return account is not None and account.can_take_cards
+
+
+def payment_start(*, order: Order) -> Payment:
+    """The order's PaymentIntent (a direct charge with the platform's fee), created once.
+
+    Runs after the order committed: a failure leaves the order waiting and the diner may try
+    again; the idempotency key (the order's public id) makes a retry return the same intent.
+    """
+    existing = Payment.objects.filter(order=order).first()
+    if existing is not None:
+        return existing
+    if order.status != Status.PENDING_PAYMENT or order.payment_method != PaymentMethod.CARD:
+        raise ConflictError("This order is not waiting for a card payment.", code="not_payable")
+    account = connected_account()
+    if account is None or not account.can_take_cards:
+        raise ConflictError(
+            "This restaurant cannot take card payments right now.", code="cards_unavailable"
+        )
+    fee = application_fee(order.total)
+    intent = gateway.create_payment_intent(
+        account_id=account.account_id,
+        amount=order.total,
+        currency=order.currency,
+        application_fee_amount=fee,
+        metadata={
+            "order_id": str(order.pk),
+            "order_public_id": str(order.public_id),
+            "order_number": str(order.number),
+            "restaurant_id": str(order.restaurant_id),
+        },
+        operation_id=str(order.public_id),
+    )
+    with transaction.atomic():
+        payment, _ = Payment.objects.get_or_create(
+            order=order,
+            defaults={
+                "account_id": account.account_id,
+                "payment_intent_id": intent.id,
+                "client_secret": intent.client_secret,
+                "amount": intent.amount,
+                "currency": intent.currency,
+                "application_fee_amount": fee,
+            },
+        )
+    return payment
+
+
+def _mark(payment: Payment, intent: gateway.Intent) -> bool:
+    """Apply what Stripe says about the intent to a locked payment; True when it just
+    succeeded (the caller then places the order)."""
+    if payment.status == Payment.Status.SUCCEEDED:
+        return False  # never goes back; a late "processing" or "failed" changes nothing
+    if intent.status == "succeeded":
+        if intent.amount_received != payment.amount or intent.currency != payment.currency:
+            raise ConflictError("The payment does not match the order.", code="amount_mismatch")
+        payment.status = Payment.Status.SUCCEEDED
+        payment.charge_id = intent.charge_id or payment.charge_id
+        payment.succeeded_at = timezone.now()
+        payment.save(update_fields=["status", "charge_id", "succeeded_at", "updated_at"])
+        return True
+    status = {
+        "processing": Payment.Status.PROCESSING,
+        "canceled": Payment.Status.CANCELED,
+        "requires_payment_method": Payment.Status.REQUIRES_PAYMENT,
+    }.get(intent.status)
+    if status is not None and status != payment.status:
+        payment.status = status
+        payment.save(update_fields=["status", "updated_at"])
+    return False
+
+
+@transaction.atomic
+def payment_record_intent(*, payment_intent_id: str, intent: gateway.Intent) -> Payment | None:
+    """Record the intent's state (from the webhook or the browser's return); places the
+    order the first time it succeeds. None when no payment of this restaurant has that id."""
+    payment = (
+        Payment.objects.select_for_update(of=("self",))
+        .filter(payment_intent_id=payment_intent_id)
+        .first()
+    )
+    if payment is None:
+        return None
+    if _mark(payment, intent):
+        order_mark_paid(order_id=payment.order_id, actor=STRIPE)
+    return payment
+
+
+def payment_confirm_return(*, order: Order) -> Payment | None:
+    """The diner came back from Stripe: ask Stripe (never the browser) how the payment went."""
+    payment = Payment.objects.filter(order=order).first()
+    if payment is None:
+        return None
+    if payment.status == Payment.Status.SUCCEEDED:
+        return payment
+    intent = gateway.retrieve_payment_intent(
+        account_id=payment.account_id, payment_intent_id=payment.payment_intent_id
+    )
+    return payment_record_intent(payment_intent_id=payment.payment_intent_id, intent=intent)

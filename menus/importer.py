@@ -37,6 +37,7 @@ from menus import money, services
 from menus.models import Category, CategoryItem, Item, ItemModifierGroup, Menu, Modifier
 from menus.models import ModifierGroup as Group
 from nordkestrel.errors import InvalidInput
+from nordkestrel.text import storable
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.context import current_restaurant
@@ -123,21 +124,10 @@ def _located(at: str) -> Iterator[None]:
         raise InvalidInput(error.detail, code=error.code, attr=f"{at}{error.attr or ''}") from None
 
 
-def _storable(value: str) -> bool:
-    """PostgreSQL text holds neither NUL nor lone surrogates (both spellable in JSON)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _name(value: Any, attr: str, max_length: int) -> str:
     if (
         not isinstance(value, str)
-        or not _storable(value)
+        or not storable(value)
         or not 0 < len(value.strip()) <= max_length
     ):
         _fail(f"A name of 1 to {max_length} characters.", attr)
@@ -145,7 +135,7 @@ def _name(value: Any, attr: str, max_length: int) -> str:
 
 
 def _text(value: Any, attr: str, max_length: int) -> str:
-    if not isinstance(value, str) or not _storable(value) or len(value.strip()) > max_length:
+    if not isinstance(value, str) or not storable(value) or len(value.strip()) > max_length:
         _fail(f"Text of at most {max_length} characters.", attr)
     return value.strip()
 

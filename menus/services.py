@@ -24,6 +24,7 @@ from menus.models import (
     ModifierGroup,
 )
 from nordkestrel.errors import ConflictError, InvalidInput
+from nordkestrel.text import storable
 from staff.auth import Actor
 from staff.roles import Scope
 
@@ -81,11 +82,7 @@ def _check_text(fields: dict[str, Any]) -> None:
     for field, value in fields.items():
         if not isinstance(value, str):
             continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput("Use ordinary text.", attr=field) from None
-        if "\x00" in value:
+        if not storable(value):
             raise InvalidInput("Use ordinary text.", attr=field)
         if field == "name" and not value.strip():
             raise InvalidInput("A name is required.", attr=field)

@@ -117,7 +117,24 @@ def resend_params(message: EmailMessage) -> dict[str, Any]:
         params["headers"] = headers
     if message.attachments:
         params["attachments"] = [_attachment(item) for item in message.attachments]
+    _refuse_header_injection(params)
     return params
+
+
+def _refuse_header_injection(params: dict[str, Any]) -> None:
+    """A line break in a header-like field could add headers (e.g. a Bcc); Django's SMTP
+    path refuses it, and so does this one."""
+    values: list[tuple[str, str]] = []
+    for field in ("from", "subject", "to", "cc", "bcc", "reply_to"):
+        value = params.get(field)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                values.append((field, item))
+    values += [(name, name) for name in params.get("headers", {})]
+    values += [(name, value) for name, value in params.get("headers", {}).items()]
+    for field, value in values:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"Header values can't contain newlines ({field}).")
 
 
 def _attachment(item: Any) -> dict[str, str]:

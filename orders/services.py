@@ -10,6 +10,7 @@ from audit import services as audit
 from audit.services import SystemActor
 from customers.services import customer_refresh_stats
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
+from nordkestrel.text import storable
 from orders import notifications
 from orders.models import Order, Status, StatusChange
 from promotions.services import promotion_release
@@ -111,7 +112,7 @@ def _cancel(order: Order, *, actor: Actor | SystemActor, reason: str) -> Order:
     reason = reason.strip()
     if len(reason) > 300:
         raise InvalidInput("Use at most 300 characters.", attr="reason")
-    if "\x00" in reason:
+    if not storable(reason):
         raise InvalidInput("That text contains a character we cannot store.", attr="reason")
     from_status = order.status
     order.cancel_reason = reason
@@ -120,8 +121,9 @@ def _cancel(order: Order, *, actor: Actor | SystemActor, reason: str) -> Order:
         _move(order, Status.CANCELLED, actor_label=actor.member.label, staff_id=actor.member.pk)
     else:
         _move(order, Status.CANCELLED, actor_label=actor.name, staff_id=None)
-    promotion_release(order_id=order.pk)
+    # Customer before promotion, the order checkout takes them in (no deadlock).
     customer_refresh_stats(order.customer_id)
+    promotion_release(order_id=order.pk)
     audit.record(
         registry.ORDER_CANCELLED,
         actor=actor,
@@ -171,6 +173,6 @@ def order_mark_refunded(*, order_id: int, actor: Actor | SystemActor) -> Order:
         _move(order, Status.REFUNDED, actor_label=actor.member.label, staff_id=actor.member.pk)
     else:
         _move(order, Status.REFUNDED, actor_label=actor.name, staff_id=None)
-    promotion_release(order_id=order.pk)
     customer_refresh_stats(order.customer_id)
+    promotion_release(order_id=order.pk)
     return order

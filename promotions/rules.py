@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from menus.money import to_major
 from nordkestrel.errors import InvalidInput
+from nordkestrel.text import storable
 from promotions.models import Promotion
 
 MAX_CODE_LENGTH = 32
@@ -16,7 +17,7 @@ MAX_CODE_LENGTH = 32
 
 def find(code: str) -> Promotion | None:
     code = code.strip()
-    if not code or len(code) > MAX_CODE_LENGTH or "\x00" in code:
+    if not code or len(code) > MAX_CODE_LENGTH or not storable(code):
         return None
     return Promotion.objects.filter(code__iexact=code).first()
 

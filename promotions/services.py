@@ -18,6 +18,7 @@ from audit import registry
 from audit import services as audit
 from customers.models import Customer
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
+from nordkestrel.text import storable
 from promotions.models import Promotion, Redemption
 from promotions.rules import refuse
 from staff.auth import Actor
@@ -140,12 +141,8 @@ def _optional_whole(values: Mapping[str, Any], attr: str, message: str) -> None:
 
 
 def _text(value: Any, attr: str) -> str:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or not storable(value):
         raise InvalidInput("Use ordinary text.", attr=attr)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("Use ordinary text.", attr=attr) from None
     return value.strip()
 
 

@@ -170,3 +170,11 @@ def test_admin_is_offered_only_roles_it_may_assign(roster):
 def test_invite_form_defaults_to_the_least_privileged_role(roster):
     page = signed_in(roster[("ours", "owner")]).get("/dashboard/staff").content.decode()
     assert '<option value="kitchen" selected>' in page
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/customers", "/dashboard/kitchen"])
+def test_signed_in_pages_are_never_cached(roster, path):
+    response = signed_in(roster[("ours", "owner")]).get(path)
+    assert response.status_code == 200
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-store", "no-cache"} <= cache_control

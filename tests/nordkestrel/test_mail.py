@@ -116,6 +116,22 @@ def test_a_to_header_unlike_the_recipients_is_refused(resend_api):
     assert resend_api.requests == []
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"subject": "Hi\r\nBcc: victim@example.com"},
+        {"headers": {"X-Note": "a\nBcc: victim@example.com"}},
+        {"headers": {"Reply-To": "a@example.com\r\nBcc: victim@example.com"}},
+    ],
+)
+def test_line_breaks_in_headers_are_refused(resend_api, changes):
+    email = message(**changes)
+
+    with pytest.raises(ValueError, match="newlines"):
+        email.send(using="resend")
+    assert resend_api.requests == []
+
+
 def test_the_idempotency_key_makes_a_repeat_deliver_once(resend_api):
     for _ in range(2):
         email = message()

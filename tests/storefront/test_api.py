@@ -280,6 +280,13 @@ class TestCheckout:
             ({"lines": [{"item_id": shop["fries"], "quantity": -1}]}, "lines.0.quantity"),
             ({"lines": [{"item_id": 2**80, "quantity": 1}]}, "lines.0.item_id"),
             ({"name": "A\u0000da"}, "name"),
+            # Lone surrogates: valid JSON, but no database can store them.
+            ({"name": "A\ud800"}, "name"),
+            ({"promotion_code": "X\ud800"}, "promotion_code"),
+            (
+                {"lines": [{"item_id": shop["fries"], "quantity": 1, "note": "x\udfff"}]},
+                "lines.0.note",
+            ),
             ({"scheduled_for": "soon"}, "scheduled_for"),
             ({"tip": 5000}, "tip"),
         ]
@@ -289,6 +296,12 @@ class TestCheckout:
         assert orders_in(restaurants[0]) == 0
         with tenant_context(restaurants[0]):
             assert Customer.objects.count() == 0
+
+    def test_a_quote_with_unstorable_text_is_a_400(self, shop):
+        lines = [{"item_id": shop["fries"], "quantity": 1, "note": "x\ud800"}]
+        assert_error(post("api-storefront-quote", {"lines": lines}), 400, "invalid", "lines.0.note")
+        response = post("api-storefront-quote", {"lines": [], "promotion_code": "A\ud800"})
+        assert_error(response, 400, "invalid", "promotion_code")
 
     def test_form_bodies_are_not_accepted(self, shop):
         response = client().post(url("api-storefront-checkout"), data={"name": "Ada"})

@@ -28,7 +28,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         fields = [
             "id", "email", "name", "phone", "order_count", "total_spent", "currency",
             "first_order_at", "last_order_at", "marketing_consent", "consent_at",
-            "consent_source", "created_at",
+            "consent_source", "consent_requested_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -22,6 +22,9 @@ class Customer(TenantModel):
     marketing_consent = models.BooleanField(default=False)
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_source = models.CharField(max_length=20, choices=ConsentSource.choices, blank=True)
+    # The latest checkout that asked for news; consent starts only when the diner confirms
+    # it from the link in their order email (double opt-in).
+    consent_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

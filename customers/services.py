@@ -1,10 +1,11 @@
-"""Customers are written by checkout (one record per email) and refreshed from orders."""
+"""Customers are created by checkout (one record per email), refreshed from orders, and
+consent to news once they confirm it by email."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from customers.models import Customer
 from tenants.context import current_restaurant
@@ -15,29 +16,32 @@ def normalize_email(email: str) -> str:
 
 
 def customer_for_checkout(
-    *, email: str, name: str, phone: str, marketing_consent: bool, now: datetime
+    *, email: str, name: str, phone: str, consent_requested: bool, now: datetime
 ) -> Customer:
-    """The diner's record, created or updated with the details of this checkout.
+    """The diner's record for this checkout: created from a first checkout, otherwise kept.
+
+    Anyone can type any email at checkout, so a later checkout never rewrites what the record
+    says: the name stays, and a phone is only filled in when the record has none (the order
+    itself keeps the contact details given with it). Nor does a ticked box give consent: it
+    records a request (``consent_requested_at``), which becomes consent only when the owner of
+    the address confirms it from their order email (double opt-in, see
+    :func:`customer_confirm_consent`). An unticked box withdraws nothing.
 
     One statement, which also locks the row to the end of the transaction: a diner's
-    concurrent checkouts queue here, so per-customer promotion caps hold. Consent is only
-    ever added here (an unticked box is no withdrawal); its time and source are kept.
+    concurrent checkouts queue here, so per-customer promotion caps hold.
     """
     table = Customer._meta.db_table
     sql = f"""
         INSERT INTO {table} AS c (restaurant_id, email, name, phone, order_count, total_spent,
-            marketing_consent, consent_at, consent_source, created_at, updated_at)
-        VALUES (%(restaurant)s, %(email)s, %(name)s, %(phone)s, 0, 0, %(consent)s,
-            CASE WHEN %(consent)s THEN %(now)s END,
-            CASE WHEN %(consent)s THEN %(source)s ELSE '' END, %(now)s, %(now)s)
+            marketing_consent, consent_at, consent_source, consent_requested_at,
+            created_at, updated_at)
+        VALUES (%(restaurant)s, %(email)s, %(name)s, %(phone)s, 0, 0, false, NULL, '',
+            CASE WHEN %(requested)s THEN %(now)s END, %(now)s, %(now)s)
         ON CONFLICT (restaurant_id, email) DO UPDATE SET
-            name = EXCLUDED.name,
-            phone = CASE WHEN EXCLUDED.phone <> '' THEN EXCLUDED.phone ELSE c.phone END,
-            marketing_consent = c.marketing_consent OR EXCLUDED.marketing_consent,
-            consent_at = CASE WHEN c.marketing_consent THEN c.consent_at
-                              ELSE EXCLUDED.consent_at END,
-            consent_source = CASE WHEN c.marketing_consent THEN c.consent_source
-                                  ELSE EXCLUDED.consent_source END,
+            phone = CASE WHEN c.phone = '' THEN EXCLUDED.phone ELSE c.phone END,
+            consent_requested_at = CASE WHEN %(requested)s AND NOT c.marketing_consent
+                                        THEN EXCLUDED.consent_requested_at
+                                        ELSE c.consent_requested_at END,
             updated_at = EXCLUDED.updated_at
         RETURNING *
     """  # noqa: S608 - the table name is the model's, every value a parameter
@@ -46,11 +50,25 @@ def customer_for_checkout(
         "email": normalize_email(email),
         "name": name,
         "phone": phone,
-        "consent": marketing_consent,
+        "requested": consent_requested,
         "now": now,
-        "source": Customer.ConsentSource.CHECKOUT.value,
     }
     return next(iter(Customer.objects.raw(sql, params)))
+
+
+@transaction.atomic
+def customer_confirm_consent(*, customer_id: int, now: datetime) -> Customer:
+    """Consent confirmed by email: the diner followed the link in their order email and said
+    yes. The source stays "checkout", where it was given. Confirming again changes nothing."""
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    if not customer.marketing_consent:
+        customer.marketing_consent = True
+        customer.consent_at = now
+        customer.consent_source = Customer.ConsentSource.CHECKOUT
+        customer.save(
+            update_fields=["marketing_consent", "consent_at", "consent_source", "updated_at"]
+        )
+    return customer
 
 
 def customer_refresh_stats(customer_id: int) -> None:

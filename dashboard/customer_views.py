@@ -14,7 +14,9 @@ from staff.roles import Scope
 
 PAGE_SIZE = 50
 # How the consent's source reads after "Yes, since <date>, ".
-CONSENT_SOURCES: dict[str, str] = {Customer.ConsentSource.CHECKOUT.value: "at checkout"}
+CONSENT_SOURCES: dict[str, str] = {
+    Customer.ConsentSource.CHECKOUT.value: "at checkout, confirmed by email"
+}
 
 
 class CustomerSearchForm(forms.Form):
@@ -43,6 +45,10 @@ class CustomerSearchForm(forms.Form):
 
 def consent_text(customer: Customer, zone: Any) -> str:
     if not customer.marketing_consent:
+        if customer.consent_requested_at:
+            # Asked at checkout, not yet confirmed from the order email: no consent.
+            asked = customer.consent_requested_at.astimezone(zone)
+            return f"No (asked {asked:%Y-%m-%d}, not confirmed by email)"
         return "No"
     parts = ["Yes"]
     if customer.consent_at:

@@ -26,6 +26,7 @@ from customers.services import customer_for_checkout, customer_refresh_stats
 from menus.money import to_major
 from menus.storefront import LiveMenu, live_menu
 from nordkestrel.errors import ConflictError, InvalidInput
+from nordkestrel.text import storable
 from orders import notifications, payment_methods
 from orders.models import (
     Fulfilment,
@@ -88,7 +89,7 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False, attr: st
     if not isinstance(value, str):
         raise InvalidInput("Use text.", attr=attr)
     value = value.strip()
-    if "\x00" in value:
+    if not storable(value):
         raise InvalidInput("That text contains a character we cannot store.", attr=attr)
     limit = TEXT_LIMITS.get(key.split(".")[-1], 200)
     if len(value) > limit:
@@ -521,7 +522,7 @@ def _place(
         email=request.email,
         name=request.name,
         phone=request.phone,
-        marketing_consent=request.marketing_consent,
+        consent_requested=request.marketing_consent,
         now=now,
     )
     if promotion is not None:
@@ -537,6 +538,7 @@ def _place(
         contact_name=request.name,
         contact_email=request.email,
         contact_phone=request.phone,
+        consent_requested=request.marketing_consent,
         delivery_address=request.address,
         delivery_notes=request.delivery_notes,
         scheduled_for=promised if request.scheduled_for else None,

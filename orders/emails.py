@@ -12,6 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
 
+from customers.consent import consent_token
 from menus.money import to_major
 from nordkestrel.mail import IDEMPOTENCY_ATTRIBUTE
 from orders.models import Fulfilment, Order, PaymentMethod
@@ -35,6 +36,8 @@ def order_email(*, restaurant: Restaurant, order: Order, event: str) -> EmailMul
     # One line, whatever was typed: a header cannot hold a line break.
     name = " ".join(restaurant.name.split())
     context = _context(restaurant, order, name)
+    if event == "placed":
+        context["consent_url"] = consent_url(restaurant, order)
     message = EmailMultiAlternatives(
         subject=_subject(order, event, name),
         body=render_to_string(f"orders/email/{event}.txt", context).strip() + "\n",
@@ -62,11 +65,23 @@ def _subject(order: Order, event: str, restaurant_name: str) -> str:
     raise ValueError(f"No email for the order event {event!r}.")
 
 
-def status_url(restaurant: Restaurant, order: Order) -> str:
-    """The diner's status page on the restaurant's storefront host."""
+def storefront_origin(restaurant: Restaurant) -> str:
     port = f":{settings.STOREFRONT_PORT}" if settings.STOREFRONT_PORT else ""
     host = f"{restaurant.slug}.{settings.STOREFRONT_DOMAIN}{port}"
-    return f"{settings.STOREFRONT_SCHEME}://{host}/orders/{order.public_id}"
+    return f"{settings.STOREFRONT_SCHEME}://{host}"
+
+
+def status_url(restaurant: Restaurant, order: Order) -> str:
+    """The diner's status page on the restaurant's storefront host."""
+    return f"{storefront_origin(restaurant)}/orders/{order.public_id}"
+
+
+def consent_url(restaurant: Restaurant, order: Order) -> str:
+    """Where the diner confirms the news they asked for at this checkout ("" when this order
+    did not ask, or they get news already): ticking the box is a request, not consent."""
+    if not order.consent_requested or order.customer.marketing_consent:
+        return ""
+    return f"{storefront_origin(restaurant)}/news/confirm/{consent_token(order.customer)}"
 
 
 def _context(restaurant: Restaurant, order: Order, restaurant_name: str) -> dict[str, Any]:

@@ -51,6 +51,9 @@ class Order(TenantModel):
     contact_name = models.CharField(max_length=120)
     contact_email = models.EmailField(max_length=254)
     contact_phone = models.CharField(max_length=32)
+    # The diner ticked "email me news" at this checkout: its confirmation email asks them to
+    # confirm (double opt-in); the tick alone is never consent.
+    consent_requested = models.BooleanField(default=False)
     delivery_address = models.JSONField(default=dict, blank=True)  # line1, line2, postal, city
     delivery_notes = models.CharField(max_length=300, blank=True)
     # None when the diner asked for "as soon as possible".

@@ -11,6 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from customers.services import customer_confirm_consent
+from tenants.context import tenant_context
 from tests.factories import api_client
 
 from .conftest import NOW
@@ -45,14 +47,25 @@ class TestList:
         assert (row["order_count"], row["total_spent"], row["currency"]) == (2, 900, "EUR")
         assert row["first_order_at"] == "2026-06-01T12:00:00Z"
         assert row["last_order_at"] == "2026-06-01T13:00:00Z"
-        assert row["marketing_consent"] is True
-        assert row["consent_at"] == "2026-06-01T12:00:00Z"
-        assert row["consent_source"] == "checkout"
+        # The tick asked for news; consent waits for the link in the order email.
+        assert row["marketing_consent"] is False
+        assert (row["consent_at"], row["consent_source"]) == (None, "")
+        assert row["consent_requested_at"] == "2026-06-01T12:00:00Z"
         assert set(row) == {
             "id", "email", "name", "phone", "order_count", "total_spent", "currency",
             "first_order_at", "last_order_at", "marketing_consent", "consent_at",
-            "consent_source", "created_at",
+            "consent_source", "consent_requested_at", "created_at",
         }  # fmt: skip
+
+    def test_consent_confirmed_by_email(self, manager, order, restaurants):
+        placed = order("ada@example.com", marketing_consent=True)
+        confirmed_at = NOW + timedelta(days=2)
+        with tenant_context(restaurants[0]):
+            customer_confirm_consent(customer_id=placed.customer_id, now=confirmed_at)
+        [row] = manager.get(LIST).json()["results"]
+        assert row["marketing_consent"] is True
+        assert (row["consent_at"], row["consent_source"]) == ("2026-06-03T12:00:00Z", "checkout")
+        assert row["consent_requested_at"] == "2026-06-01T12:00:00Z"
 
     def test_newest_last_order_first_and_those_without_one_last(self, manager, customer):
         customer("never1@example.com")

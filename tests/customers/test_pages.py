@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
+from customers.services import customer_confirm_consent
+from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import token_for
 
@@ -47,7 +49,7 @@ def test_the_list_shows_money_and_consent_in_words(manager, customer, restaurant
     html = response.content.decode()
     ada = row_of(html, "ada@example.com")
     assert "123.45" in ada
-    assert "Yes, since 2026-06-01, at checkout" in ada
+    assert "Yes, since 2026-06-01, at checkout, confirmed by email" in ada
     assert "2026-06-01 15:00" in ada  # the last order, 12:00 UTC, in local time
     assert ">No<" in row_of(html, "grace@example.com")
 
@@ -93,18 +95,33 @@ def test_the_list_is_paged(manager, customer):
 
 
 def test_a_customers_page_lists_their_orders_with_links(manager, order):
-    first = order("ada@example.com", marketing_consent=True)
+    first = order("ada@example.com")
     second = order("ada@example.com", now=NOW + timedelta(hours=1))
     response = manager.get(f"/dashboard/customers/{first.customer_id}")
     assert response.status_code == 200
     html = response.content.decode()
     assert "ada@example.com" in html
     assert "9.00 EUR" in html  # two orders of fries at 4.50
-    assert "Yes, since 2026-06-01, at checkout" in html
+    assert "<dt>Marketing consent</dt><dd>No</dd>" in html
     for placed in (first, second):
         assert f"#{placed.number}" in html
         assert f'href="/dashboard/orders/{placed.pk}"' in html
     assert html.index(f"#{second.number}") < html.index(f"#{first.number}")
+
+
+def test_consent_reads_as_asked_then_confirmed(manager, order, restaurants):
+    placed = order("ada@example.com", marketing_consent=True)
+    page = f"/dashboard/customers/{placed.customer_id}"
+    html = manager.get(page).content.decode()
+    assert "<dd>No (asked 2026-06-01, not confirmed by email)</dd>" in html
+    listed = manager.get("/dashboard/customers").content.decode()
+    assert "No (asked 2026-06-01, not confirmed by email)" in row_of(listed, "ada@example.com")
+    consenting = manager.get("/dashboard/customers", {"marketing_consent": "true"})
+    assert "ada@example.com" not in consenting.content.decode()
+    with tenant_context(restaurants[0]):
+        customer_confirm_consent(customer_id=placed.customer_id, now=NOW + timedelta(days=1))
+    html = manager.get(page).content.decode()
+    assert "<dd>Yes, since 2026-06-02, at checkout, confirmed by email</dd>" in html
 
 
 def test_another_restaurants_customer_is_404(manager, customer, restaurants):

@@ -158,10 +158,53 @@ class TestCustomers:
         place(ours, body(shop, email="ada@example.com", name="Ada L."), key="b")
         (customer,) = customers(ours)
         assert customer.email == "ada@example.com"
-        assert customer.name == "Ada L.", "the latest name"
-        assert customer.phone == "+358 40 1", "a blank phone keeps the known one"
+        assert customer.name == "Ada Lovelace", "the first checkout's name"
+        assert customer.phone == "+358 40 1"
         with tenant_context(ours):
             assert set(Order.objects.values_list("customer_id", flat=True)) == {customer.pk}
+
+    def test_a_strangers_checkout_with_a_known_email_rewrites_nothing(self, shop, restaurants):
+        ours = restaurants[0]
+        place(ours, body(shop, phone="+358 40 1"), key="a")
+        with tenant_context(ours):
+            Customer.objects.update(
+                marketing_consent=True, consent_at=NOW, consent_source="checkout"
+            )
+        (before,) = customers(ours)
+        later = NOW + timedelta(hours=1)
+        order, _ = place(
+            ours, body(shop, name="Mallory", phone="+1 555 0100", marketing_consent=False),
+            key="b", now=later,
+        )  # fmt: skip
+        (after,) = customers(ours)
+        assert (after.name, after.phone) == ("Ada Lovelace", "+358 40 1")
+        assert (after.marketing_consent, after.consent_at, after.consent_source) == (
+            True, NOW, "checkout",
+        ), "an unticked box withdraws nothing"  # fmt: skip
+        assert after.created_at == before.created_at
+        # The order keeps what was typed with it, for the staff handling it.
+        assert (order.contact_name, order.contact_phone) == ("Mallory", "+1 555 0100")
+        assert order.customer_id == after.pk
+
+    def test_a_strangers_tick_never_opts_a_known_email_in(self, shop, restaurants):
+        ours = restaurants[0]
+        place(ours, body(shop), key="a")
+        ticked_at = NOW + timedelta(hours=1)
+        place(ours, body(shop, name="Mallory", marketing_consent=True), key="b", now=ticked_at)
+        (customer,) = customers(ours)
+        assert customer.name == "Ada Lovelace"
+        assert (customer.marketing_consent, customer.consent_at, customer.consent_source) == (
+            False, None, "",
+        )  # fmt: skip
+        assert customer.consent_requested_at == ticked_at, "a request, for the email to confirm"
+
+    def test_a_phone_is_filled_in_only_where_none_is_known(self, shop, restaurants):
+        ours = restaurants[0]
+        place(ours, body(shop), key="a")
+        place(ours, body(shop, phone="+358 40 2"), key="b")
+        place(ours, body(shop, phone="+358 40 3"), key="c")
+        (customer,) = customers(ours)
+        assert customer.phone == "+358 40 2"
 
     def test_the_same_email_elsewhere_is_another_customer(self, shop, restaurants):
         ours, theirs = restaurants
@@ -172,25 +215,40 @@ class TestCustomers:
         assert (mine.name, their.name) == ("Ada Lovelace", "Ada at theirs")
         assert (mine.order_count, their.order_count) == (1, 1)
 
-    def test_consent_is_recorded_only_when_ticked_and_never_withdrawn_by_a_blank_box(
-        self, shop, restaurants
-    ):
+    def test_a_ticked_box_records_a_request_never_consent(self, shop, restaurants):
         ours = restaurants[0]
-        place(ours, body(shop), key="a")
+        first, _ = place(ours, body(shop), key="a")
         (customer,) = customers(ours)
+        assert customer.consent_requested_at is None and first.consent_requested is False
+        ticked_at = NOW + timedelta(minutes=5)
+        second, _ = place(ours, body(shop, marketing_consent=True), key="b", now=ticked_at)
+        (customer,) = customers(ours)
+        assert second.consent_requested is True
+        assert customer.consent_requested_at == ticked_at
         assert (customer.marketing_consent, customer.consent_at, customer.consent_source) == (
             False, None, "",
         )  # fmt: skip
-        ticked_at = NOW + timedelta(minutes=5)
-        place(ours, body(shop, marketing_consent=True), key="b", now=ticked_at)
+        third, _ = place(ours, body(shop), key="c", now=NOW + timedelta(hours=1))
         (customer,) = customers(ours)
-        assert (customer.marketing_consent, customer.consent_at, customer.consent_source) == (
-            True, ticked_at, "checkout",
-        )  # fmt: skip
-        place(ours, body(shop, marketing_consent=False), key="c", now=NOW + timedelta(hours=1))
-        place(ours, body(shop, marketing_consent=True), key="d", now=NOW + timedelta(hours=2))
+        assert third.consent_requested is False
+        assert customer.consent_requested_at == ticked_at, "a blank box withdraws no request"
+        asked_again = NOW + timedelta(hours=2)
+        place(ours, body(shop, marketing_consent=True), key="d", now=asked_again)
         (customer,) = customers(ours)
-        assert (customer.marketing_consent, customer.consent_at) == (True, ticked_at)
+        assert customer.consent_requested_at == asked_again
+        assert customer.marketing_consent is False
+
+    def test_a_consenting_customers_tick_changes_nothing(self, shop, restaurants):
+        ours = restaurants[0]
+        place(ours, body(shop), key="a")
+        with tenant_context(ours):
+            Customer.objects.update(
+                marketing_consent=True, consent_at=NOW, consent_source="checkout"
+            )
+        place(ours, body(shop, marketing_consent=True), key="b", now=NOW + timedelta(hours=1))
+        (customer,) = customers(ours)
+        assert (customer.marketing_consent, customer.consent_at) == (True, NOW)
+        assert customer.consent_requested_at is None
 
     def test_stats_follow_orders_and_cancellations(self, shop, restaurants, roster):
         ours = restaurants[0]

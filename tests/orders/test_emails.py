@@ -12,6 +12,9 @@ from django.core import mail
 from django.urls import resolve
 from django.utils import timezone
 
+from customers.consent import customer_for_token
+from customers.models import Customer
+from customers.services import customer_confirm_consent
 from orders.checkout import parse_checkout, place_order
 from orders.models import Order, Status
 from orders.services import order_transition
@@ -302,3 +305,67 @@ def test_without_the_stand_in_emails_land_in_the_test_outbox(shop):
     assert email.subject == f"Your order #{order.number} at Café & Grill"
     assert email.to == ["ada@example.com"]
     assert email.sent_using == "default"  # type: ignore[attr-defined]
+
+
+# --- Asking for news: the confirmation carries the double opt-in link ----------------------
+
+CONFIRM_TEXT = "Confirm that you'd like news from Café & Grill: "
+CONFIRM_HTML = "Confirm that you'd like news from Café &amp; Grill</a>"
+
+
+def consent_link(text: str) -> str:
+    (line,) = [line for line in text.splitlines() if line.startswith(CONFIRM_TEXT)]
+    return line.removeprefix(CONFIRM_TEXT)
+
+
+def test_asking_for_news_sends_a_link_to_confirm_it(resend_api, shop):
+    ours, ids = shop
+
+    order = place(ours, ids, marketing_consent=True)
+
+    email = resend_api.emails[0].body
+    link = consent_link(email["text"])
+    assert "Nothing is sent until you confirm." in email["text"]
+    parts = urlsplit(link)
+    assert (parts.scheme, parts.netloc) == ("http", "ours.localhost:8000")
+    match = resolve(parts.path, urlconf="storefront.urls")
+    assert match.view_name == "storefront:consent-confirm"
+    assert f'<a href="{link}">{CONFIRM_HTML}' in email["html"]
+    with tenant_context(ours):
+        assert customer_for_token(match.kwargs["token"]) == order.customer
+        assert Customer.objects.get().marketing_consent is False, "asked, not yet consenting"
+
+
+def test_no_link_when_this_order_did_not_ask(resend_api, shop):
+    ours, ids = shop
+    place(ours, ids, key="asked", marketing_consent=True)
+
+    place(ours, ids, key="not-asked", promotion_code="")
+
+    asked, not_asked = (r.body for r in resend_api.emails)
+    assert CONFIRM_TEXT in asked["text"]
+    assert "news" not in not_asked["text"] + not_asked["html"]
+
+
+def test_no_link_for_a_customer_who_consents_already(resend_api, shop):
+    ours, ids = shop
+    first = place(ours, ids, key="first", marketing_consent=True)
+    with tenant_context(ours):
+        customer_confirm_consent(customer_id=first.customer_id, now=NOW)
+
+    second = place(ours, ids, key="second", promotion_code="", marketing_consent=True)
+
+    assert second.consent_requested is True
+    email = resend_api.emails[-1].body
+    assert "news" not in email["text"] + email["html"]
+
+
+def test_only_the_confirmation_carries_the_link(resend_api, shop):
+    ours, ids = shop
+    order = place(ours, ids, marketing_consent=True)
+
+    move(ours, ids, order, Status.CANCELLED, reason="Closed early")
+
+    placed, cancelled = (r.body for r in resend_api.emails)
+    assert CONFIRM_TEXT in placed["text"]
+    assert "news" not in cancelled["text"] + cancelled["html"]

@@ -624,7 +624,7 @@ class TestPlacingAnOrder:
         assert "Your cart changed since this page was opened." in response.content.decode()
         assert orders(ours) == []
 
-    def test_consent_is_recorded_only_when_ticked(self, shop, diner, ours):
+    def test_a_ticked_box_asks_for_news_and_gives_no_consent(self, shop, diner, ours):
         add(diner, shop)
         diner.post(url("checkout"), checkout_data(diner, email="no@example.com"))
         add(diner, shop)
@@ -633,8 +633,14 @@ class TestPlacingAnOrder:
             checkout_data(diner, email="yes@example.com", marketing_consent="on"),
         )
         with tenant_context(ours):
-            consent = dict(Customer.objects.values_list("email", "marketing_consent"))
-        assert consent == {"no@example.com": False, "yes@example.com": True}
+            rows = {
+                email: rest
+                for email, *rest in Customer.objects.values_list(
+                    "email", "marketing_consent", "consent_requested_at"
+                )
+            }
+        # Consent waits for the link in the order email (double opt-in).
+        assert rows == {"no@example.com": [False, None], "yes@example.com": [False, NOW]}
 
     def test_delivery_needs_an_address(self, shop, diner, ours):
         Restaurant.objects.filter(pk=ours.pk).update(delivery_enabled=True, delivery_fee=390)
@@ -733,6 +739,14 @@ class TestPlacingAnOrder:
         assert diner.get(url("checkout"))["Location"] == url("cart")
         response = diner.post(url("checkout"), {"checkout_token": "unknown"})
         assert response.status_code == 303 and response["Location"] == url("cart")
+
+    def test_an_api_clients_key_never_leads_to_its_order(self, shop, diner, ours):
+        """API clients choose their keys (guessable, e.g. "order-1"); the page only looks up
+        keys it minted itself."""
+        placed = place_directly(ours, shop, "order-1")
+        response = diner.post(url("checkout"), {"checkout_token": "order-1"})
+        assert response.status_code == 303 and response["Location"] == url("cart")
+        assert str(placed.public_id) not in response["Location"]
 
     @override_settings(CHECKOUT_RATE="2/m")
     def test_checkout_is_rate_limited_per_ip(self, shop, diner, ours, frozen_ratelimit_clock):

@@ -58,6 +58,11 @@ MENU_ROLLED_BACK = register("menu.rolled_back", "{actor} rolled back {target}")
 MENU_IMPORTED = register("menu.imported", "{actor} imported a menu file")
 PAYMENT_REFUNDED = register("payment.refunded", "{actor} refunded {target}")
 PAYOUT_TRIGGERED = register("payout.triggered", "{actor} triggered a payout")
+PAYMENT_DISPUTE_OPENED = register("payment.dispute_opened", "{actor} reported the dispute {target}")
+PAYMENT_DISPUTE_CLOSED = register("payment.dispute_closed", "{actor} closed the dispute {target}")
+PAYMENTS_ACCOUNT_CONNECTED = register(
+    "payments.account_connected", "{actor} connected Stripe account {target}"
+)
 DOMAIN_ADDED = register("domain.added", "{actor} added the domain {target}")
 DOMAIN_REMOVED = register("domain.removed", "{actor} removed the domain {target}")
 EXPORT_CREATED = register("export.created", "{actor} exported {target}")

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -45,6 +46,10 @@ NAVIGATION = [
     NavItem("Publish", "dashboard:publish", Scope.MENUS_READ),
     NavItem("Customers", "dashboard:customers", Scope.CUSTOMERS_READ),
     NavItem("Promotions", "dashboard:promotions", Scope.PROMOTIONS_WRITE),
+    # The Owner and Admins see the status; connecting needs payments:connect (Owner).
+    NavItem("Payments", "dashboard:payments", Scope.RESTAURANT_WRITE),
+    NavItem("Payouts", "dashboard:payouts", Scope.PAYOUTS_READ),
+    NavItem("Disputes", "dashboard:disputes", Scope.PAYMENTS_DISPUTES),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
@@ -103,7 +108,11 @@ class DashboardView(View):
                 return self.refuse(request, "Your role does not give access to this page.")
             # Templates show times in the restaurant's zone (|date converts to the active one).
             with timezone.override(self.actor.restaurant.zone):
-                return super().dispatch(request, *args, **kwargs)
+                page: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+            # Pages hold personal data: never kept by a shared device's or a proxy's cache.
+            add_never_cache_headers(page)
+            patch_cache_control(page, private=True)
+            return page
 
     def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
         return render(

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from dashboard import customer_views, menu_views, order_views, promotion_views, views
+from dashboard import (
+    customer_views,
+    menu_views,
+    money_views,
+    order_views,
+    payment_views,
+    promotion_views,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -21,10 +29,17 @@ urlpatterns = [
     path("orders/<int:pk>", order_views.OrderDetailView.as_view(), name="order"),
     path("orders/<int:pk>/status", order_views.OrderStatusView.as_view(), name="order-status"),
     path("orders/<int:pk>/cancel", order_views.OrderCancelView.as_view(), name="order-cancel"),
+    path("orders/<int:pk>/refund", money_views.OrderRefundView.as_view(), name="order-refund"),
     path("customers", customer_views.CustomersView.as_view(), name="customers"),
     path("customers/<int:pk>", customer_views.CustomerView.as_view(), name="customer"),
     path("promotions", promotion_views.PromotionsView.as_view(), name="promotions"),
     path("promotions/<int:pk>", promotion_views.PromotionView.as_view(), name="promotion"),
+    path("payments", payment_views.PaymentsView.as_view(), name="payments"),
+    path("payments/refresh", payment_views.PaymentsRefreshView.as_view(), name="payments-refresh"),
+    path("payments/return", payment_views.PaymentsReturnView.as_view(), name="payments-return"),
+    path("payouts", money_views.PayoutsView.as_view(), name="payouts"),
+    path("disputes", money_views.DisputesView.as_view(), name="disputes"),
+    path("disputes/<int:pk>", money_views.DisputeView.as_view(), name="dispute"),
     path("switch", views.SwitchRestaurantView.as_view(), name="switch"),
     path("sign-in", views.sign_in, name="sign-in"),
     path("sign-out", views.sign_out, name="sign-out"),

@@ -39,6 +39,10 @@ if PRODUCTION:
             "TRUSTED_PROXY_NETWORKS",
             "RESEND_API_KEY",
             "ORDER_EMAIL_FROM",
+            "STRIPE_SECRET_KEY",
+            "STRIPE_PUBLISHABLE_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "STRIPE_CONNECT_WEBHOOK_SECRET",
         ],
         environment=ENVIRONMENT,
     )
@@ -313,6 +317,8 @@ STOREFRONT_PORT = env.get_str("STOREFRONT_PORT", "" if PRODUCTION else "8000")
 # Per client IP: checkouts, and attempts to redeem a promotion code (guessing codes).
 CHECKOUT_RATE = env.get_str("CHECKOUT_RATE", "30/m")
 PROMOTION_REDEEM_RATE = env.get_str("PROMOTION_REDEEM_RATE", "10/m")
+# Per client IP: confirmations of news from the link in an order email.
+CONSENT_CONFIRM_RATE = env.get_str("CONSENT_CONFIRM_RATE", "20/m")
 
 # --- Email ----------------------------------------------------------------------------------
 # Order emails go out in the restaurant's name from this address (a domain verified at Resend).
@@ -333,7 +339,8 @@ MAILERS: dict[str, dict[str, Any]] = {
 }
 
 # --- Card payments (Stripe Connect; payments/gateway.py) ----------------------------------
-# Unset, card payment is simply not offered (pay at pickup remains).
+# Required in production; unset in development, card payment is simply not offered (pay at
+# pickup remains).
 STRIPE_SECRET_KEY = env.get_str("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env.get_str("STRIPE_PUBLISHABLE_KEY")
 # Separate signing secrets for the platform endpoint and the Connect endpoint.

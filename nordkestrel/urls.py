@@ -91,6 +91,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("orders.api_urls")),
     path("", include("customers.api_urls")),
     path("", include("promotions.api_urls")),
+    path("", include("payments.api_urls")),
+    path("", include("payments.money_api_urls")),
     path("staff", staff_api.StaffListView.as_view(), name="api-staff-list"),
     path("staff/<int:pk>", staff_api.StaffDetailView.as_view(), name="api-staff-detail"),
     path(
@@ -106,6 +108,7 @@ urlpatterns = [
     path(".well-known/security.txt", views.security_txt, name="security-txt"),
     path("api/v1/", include(api_v1)),
     path("dashboard/", include("dashboard.urls")),
+    path("webhooks/stripe/", include("payments.urls")),
     # Password guessing against the platform admin: at most 10 attempts a minute per IP.
     path(
         "admin/login/",

@@ -25,8 +25,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nordkestrel.errors import InvalidInput, NotFoundError
+from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
 from nordkestrel.ratelimit import limit
+from nordkestrel.text import storable
 from orders.checkout import (
     checkout_options,
     parse_checkout,
@@ -35,7 +36,9 @@ from orders.checkout import (
     place_order,
     quote,
 )
-from orders.models import Fulfilment, Order, OrderLine, Status
+from orders.models import Fulfilment, Order, OrderLine, PaymentMethod, Status
+from payments.gateway import GatewayError
+from payments.services import CardPayment, payment_start
 from promotions.rules import MAX_CODE_LENGTH
 from staff.api import reject_unknown_fields
 from tenants.context import tenant_context
@@ -206,7 +209,7 @@ def _parse_tip(raw: Any) -> int:
 def _parse_code(raw: Any) -> str:
     if raw is None:
         return ""
-    if not isinstance(raw, str) or "\x00" in raw or len(raw.strip()) > MAX_CODE_LENGTH:
+    if not isinstance(raw, str) or not storable(raw) or len(raw.strip()) > MAX_CODE_LENGTH:
         raise InvalidInput("That promotion code is not valid.", attr="promotion_code")
     return raw.strip()
 
@@ -282,7 +285,10 @@ class QuoteView(StorefrontAPIView):
 
 
 class CheckoutView(StorefrontAPIView):
-    """Place an order. The same ``Idempotency-Key`` with the same body places it once."""
+    """Place an order. The same ``Idempotency-Key`` with the same body places it once.
+
+    A card order answers ``pending_payment``; ``orders/<public_id>/payment`` then gives what
+    Stripe.js needs to take the payment."""
 
     @extend_schema(
         operation_id="storefront_checkout",
@@ -330,3 +336,56 @@ class OrderView(StorefrontAPIView):
             response["Cache-Control"] = ORDER_CACHE_CONTROL
             return response
         return _order_response(order, restaurant.zone, 200)
+
+
+class PaymentUnavailable(DomainError):
+    status = 503
+    code = "payment_unavailable"
+
+
+class OrderPaymentView(StorefrontAPIView):
+    """What a client needs to confirm a card order's payment with Stripe.js (the Payment
+    Element): the PaymentIntent's client secret, the publishable key and the connected
+    account the charge is made on. The intent is created once per order; asking again
+    returns the same one."""
+
+    @extend_schema(
+        operation_id="storefront_order_payment",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, public_id: UUID) -> Response:
+        restaurant = _storefront_restaurant(request)
+        limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
+        with tenant_context(restaurant):
+            order = Order.objects.filter(
+                public_id=public_id, payment_method=PaymentMethod.CARD
+            ).first()
+            if order is None:
+                raise NotFoundError("No such order.")
+            if order.status != Status.PENDING_PAYMENT:
+                raise ConflictError("This order is not waiting for a payment.", code="not_payable")
+            if not (settings.STRIPE_PUBLISHABLE_KEY and CardPayment().offered(restaurant)):
+                raise ConflictError(
+                    f"{restaurant.name} cannot take card payments right now.",
+                    code="cards_unavailable",
+                )
+            try:
+                payment = payment_start(order=order)
+            except GatewayError:
+                raise PaymentUnavailable(
+                    "The card payment provider cannot be reached. Try again."
+                ) from None
+        response = Response(
+            {
+                "payment": {
+                    "client_secret": payment.client_secret,
+                    "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+                    "stripe_account": payment.account_id,
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                }
+            }
+        )
+        response["Cache-Control"] = "no-store"
+        return response

@@ -13,4 +13,9 @@ urlpatterns = [
         storefront_api.OrderView.as_view(),
         name="api-storefront-order",
     ),
+    path(
+        "orders/<uuid:public_id>/payment",
+        storefront_api.OrderPaymentView.as_view(),
+        name="api-storefront-order-payment",
+    ),
 ]

@@ -7,6 +7,10 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from orders import payment_methods
+        from payments import (
+            event_handlers,  # noqa: F401 - registers the webhook handlers
+            money_events,  # noqa: F401 - refunds, disputes, payouts
+        )
         from payments.services import CardPayment
 
         payment_methods.register(CardPayment())

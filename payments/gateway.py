@@ -53,7 +53,8 @@ def _call(function: Any, params: dict[str, Any], options: dict[str, Any]) -> Any
 
 
 def configured() -> bool:
-    return bool(settings.STRIPE_SECRET_KEY)
+    """Both keys are set: the server's to create payments, the browser's to take them."""
+    return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_PUBLISHABLE_KEY)
 
 
 def livemode() -> bool:
@@ -230,4 +231,7 @@ def verify_event(payload: bytes, signature: str | None, *, secret: str) -> dict[
         )
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise SignatureError(str(error)) from None
+    except (AttributeError, TypeError):
+        # Signed, but JSON that is not an object (a list, a string, null): no event.
+        raise SignatureError("The payload is not an event object.") from None
     return event.to_dict()

@@ -36,7 +36,11 @@ class Scope:
     PROMOTIONS_WRITE = "promotions:write"
     CAMPAIGNS_WRITE = "campaigns:write"
     PAYMENTS_CONNECT = "payments:connect"
+    # Reading the connected account's balance and payouts (triggering one is sensitive).
+    PAYOUTS_READ = "payouts:read"
     PAYOUTS_TRIGGER = "payouts:trigger"
+    # Card disputes (chargebacks) and the order evidence to answer them with.
+    PAYMENTS_DISPUTES = "payments:disputes"
     DOMAINS_WRITE = "domains:write"
     INTEGRATIONS_WRITE = "integrations:write"
     EXPORTS_CREATE = "exports:create"
@@ -71,9 +75,11 @@ _ADMIN = _MANAGER | {
     Scope.INTEGRATIONS_WRITE,
     Scope.EXPORTS_CREATE,
     Scope.AUDIT_READ,
+    Scope.PAYMENTS_DISPUTES,
 }
 _OWNER = _ADMIN | {
     Scope.PAYMENTS_CONNECT,
+    Scope.PAYOUTS_READ,
     Scope.PAYOUTS_TRIGGER,
     Scope.RESTAURANT_DELETE,
     Scope.RESTAURANT_SECURITY,

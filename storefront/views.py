@@ -7,6 +7,7 @@ Server-rendered and usable without JavaScript. Every amount shown is priced on t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from menus.money import to_major, to_minor
 from menus.storefront import LiveMenu, live_menu
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.ratelimit import limit
+from nordkestrel.text import storable
 from orders.checkout import (
     SlotFull,
     checkout_options,
@@ -35,12 +37,16 @@ from orders.checkout import (
 )
 from orders.models import Fulfilment, Order, Status
 from orders.pricing import Quote, StaleCart, round_half_up
+from payments.gateway import GatewayError
+from payments.services import payment_start
 from promotions.rules import MAX_CODE_LENGTH
 from storefront import cart as carts
 from tenants.context import tenant_context
 from tenants.hours import Schedule
 from tenants.models import Restaurant
 from tenants.selectors import restaurant_id_for_host
+
+logger = logging.getLogger(__name__)
 
 ORDER_STEPS = [
     Status.PLACED,
@@ -71,6 +77,11 @@ def day_words(day: date, today: date) -> str:
     if day == today + timedelta(days=1):
         return "tomorrow"
     return f"{day:%A} {day.day} {day:%B}"
+
+
+def page_key(token: str) -> str:
+    """The idempotency key of a checkout placed by these pages (cart tokens are random)."""
+    return f"page:{token}"
 
 
 class StorefrontView(View):
@@ -480,7 +491,7 @@ class CartView(StorefrontView):
 
 def code_problem(code: str) -> str:
     """Why a typed promotion code cannot even be looked up ("" when it can)."""
-    if len(code) > MAX_CODE_LENGTH or "\x00" in code:
+    if len(code) > MAX_CODE_LENGTH or not storable(code):
         return "That promotion code is not valid."
     return ""
 
@@ -662,7 +673,12 @@ class CheckoutView(StorefrontView):
             return None
         if key is None:
             return None
-        return Order.objects.filter(idempotency_key=key).values_list("public_id", flat=True).first()
+        # Only a key this page minted: an API client's keys are theirs to choose (and guess).
+        return (
+            Order.objects.filter(idempotency_key=page_key(key))
+            .values_list("public_id", flat=True)
+            .first()
+        )
 
     def _place(self, request: HttpRequest, form: CheckoutForm) -> HttpResponse:
         values = form.values
@@ -678,7 +694,7 @@ class CheckoutView(StorefrontView):
             order, _created = place_order(
                 restaurant=self.restaurant,
                 request=parse_checkout(form.body(self.cart, tip), self.restaurant.zone),
-                idempotency_key=self.cart.token,
+                idempotency_key=page_key(self.cart.token),
                 now=self.now,
             )
         except StaleCart as stale:
@@ -704,6 +720,14 @@ class CheckoutView(StorefrontView):
                 status=error.status,
             )  # fmt: skip
         self.cart.clear()
+        if order.status == Status.PENDING_PAYMENT:
+            # Paid by card: the PaymentIntent now that the order is committed, then Stripe's
+            # form. If Stripe cannot be reached, the payment page says so and offers a retry.
+            try:
+                payment_start(order=order)
+            except (GatewayError, ConflictError):
+                logger.warning("No PaymentIntent yet for order %s", order.pk, exc_info=True)
+            return see_other(reverse("storefront:pay", args=[order.public_id]))
         return see_other(reverse("storefront:order", args=[order.public_id]))
 
 

@@ -14,12 +14,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ROLES = [role.value for role in Role]
 FLOOR = ["Overview", "Kitchen", "Orders", "Menus", "Sold out", "Publish"]
-FULL_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Audit log", "Settings"]
+OWNER_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Payouts", "Disputes", "Staff"]
+OWNER_NAV += ["Audit log", "Settings"]
+ADMIN_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Disputes", "Staff", "Audit log"]
+ADMIN_NAV += ["Settings"]
 MANAGER_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Settings"]
 FLOOR_NAV = [*FLOOR, "Settings"]
 EXPECTED_NAV = {
-    Role.OWNER: FULL_NAV,
-    Role.ADMIN: FULL_NAV,
+    Role.OWNER: OWNER_NAV,
+    Role.ADMIN: ADMIN_NAV,
     Role.MANAGER: MANAGER_NAV,
     Role.CASHIER: FLOOR_NAV,
     Role.KITCHEN: FLOOR_NAV,

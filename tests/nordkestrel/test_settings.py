@@ -20,6 +20,10 @@ REQUIRED = [
     "TRUSTED_PROXY_NETWORKS",
     "RESEND_API_KEY",
     "ORDER_EMAIL_FROM",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_CONNECT_WEBHOOK_SECRET",
 ]
 
 
@@ -27,7 +31,8 @@ def production_env(**overrides):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in REQUIRED and not key.startswith(("DJANGO_", "CLERK_", "ALLOWED_HOSTS"))
+        if key not in REQUIRED
+        and not key.startswith(("DJANGO_", "CLERK_", "ALLOWED_HOSTS", "STRIPE_", "PLATFORM_FEE_"))
     }
     env.update(
         DJANGO_ENV="production",
@@ -43,6 +48,10 @@ def production_env(**overrides):
         TRUSTED_PROXY_NETWORKS="10.0.0.0/8",
         RESEND_API_KEY="re_example",
         ORDER_EMAIL_FROM="orders@mail.nordkestrel.com",
+        STRIPE_SECRET_KEY="sk_live_example",
+        STRIPE_PUBLISHABLE_KEY="pk_live_example",
+        STRIPE_WEBHOOK_SECRET="whsec_platform_example",
+        STRIPE_CONNECT_WEBHOOK_SECRET="whsec_connect_example",
     )
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}

@@ -48,6 +48,7 @@ STOREFRONT = {
     "api-storefront-quote",
     "api-storefront-checkout",
     "api-storefront-order",
+    "api-storefront-order-payment",
 }
 
 ROUTES: dict[str, Route] = {
@@ -171,4 +172,27 @@ ROUTES: dict[str, Route] = {
         bodies={"patch": {"description": "Spring sale", "max_redemptions": 50}},
     ),
     "api-promotion-redemptions": Route({"get": OWNER_ADMIN_MANAGER}, object_kind="promotion"),
+    # Stripe is not configured here: the Owner reaches "not configured" (503).
+    "api-payments-account": Route(
+        {"get": OWNER_ADMIN, "post": frozenset({"owner"})}, refusals=frozenset({503})
+    ),
+    "api-payments-onboarding-link": Route(
+        {"post": frozenset({"owner"})}, refusals=frozenset({503})
+    ),
+    # The matrix's order was paid at pickup: allowed roles reach "not refundable" (409).
+    "api-order-refunds": Route(
+        {"get": OWNER_ADMIN_MANAGER, "post": OWNER_ADMIN_MANAGER},
+        object_kind="order",
+        bodies={"post": {"amount": 100, "reason": "Cold food"}},
+        refusals=frozenset({409}),
+    ),
+    # No Stripe account is connected here: the Owner reads "connected: false" and a payout
+    # reaches "not connected" (409).
+    "api-payouts": Route(
+        {"get": frozenset({"owner"}), "post": frozenset({"owner"})},
+        bodies={"post": {"amount": 100}},
+        refusals=frozenset({409}),
+    ),
+    "api-disputes": Route({"get": OWNER_ADMIN}),
+    "api-dispute-detail": Route({"get": OWNER_ADMIN}, object_kind="dispute"),
 }

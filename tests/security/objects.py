@@ -47,6 +47,8 @@ def make_object(kind, restaurant):
             return Promotion.objects.create(
                 code=f"{restaurant.slug}-secret-{uuid.uuid4().hex[:6]}", kind="percent", value=10
             )
+        if kind == "dispute":
+            return _dispute(restaurant)
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},
@@ -79,6 +81,26 @@ def _placed_order(restaurant):
     return order
 
 
+def _dispute(restaurant):
+    """A disputed card payment of a placed order."""
+    from payments.models import Dispute, Payment
+
+    order = _placed_order(restaurant)
+    order.payment_method = "card"
+    order.save(update_fields=["payment_method"])
+    tag = uuid.uuid4().hex[:8]
+    payment = Payment.objects.create(
+        order=order, account_id=f"acct_{restaurant.slug}", payment_intent_id=f"pi_{tag}",
+        client_secret=f"pi_{tag}_secret", charge_id=f"ch_{tag}", status="succeeded",
+        amount=order.total, currency=order.currency, application_fee_amount=24,
+    )  # fmt: skip
+    return Dispute.objects.create(
+        payment=payment, dispute_id=f"dp_{restaurant.slug}_secret_{tag}", amount=order.total,
+        currency=order.currency, reason="fraudulent", status="needs_response",
+        opened_at=timezone.now(),
+    )  # fmt: skip
+
+
 def secret_of(obj):
     """A string that must never appear in another restaurant's answers."""
     return (
@@ -86,6 +108,7 @@ def secret_of(obj):
         or getattr(obj, "contact_email", None)
         or getattr(obj, "name", None)
         or getattr(obj, "code", None)
+        or getattr(obj, "dispute_id", None)
         or obj.content_hash
     )
 

@@ -38,12 +38,21 @@ PAGES = {
         "get": {"owner", "admin", "manager"},
         "post": {"owner", "admin", "manager"},
     },
+    "/dashboard/payments": {"get": {"owner", "admin"}, "post": {"owner"}},
+    "/dashboard/payments/refresh": {"get": {"owner"}},
+    "/dashboard/payments/return": {"get": {"owner", "admin"}},
+    "/dashboard/orders/<int:pk>/refund": {"post": {"owner", "admin", "manager"}},
+    "/dashboard/payouts": {"get": {"owner"}, "post": {"owner"}},
+    "/dashboard/disputes": {"get": {"owner", "admin"}},
+    "/dashboard/disputes/<int:pk>": {"get": {"owner", "admin"}},
 }
 # The kind of object a page's <int:pk> addresses (an item unless named here).
 PAGE_OBJECTS = {
     "/dashboard/orders/<int:pk>": "order",
     "/dashboard/orders/<int:pk>/status": "order",
     "/dashboard/orders/<int:pk>/cancel": "order",
+    "/dashboard/orders/<int:pk>/refund": "order",
+    "/dashboard/disputes/<int:pk>": "dispute",
     "/dashboard/customers/<int:pk>": "customer",
     "/dashboard/promotions/<int:pk>": "promotion",
 }

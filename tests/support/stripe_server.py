@@ -52,6 +52,15 @@ class StripeStandIn:
     url: str = ""
     # What a new PaymentIntent's status is (tests flip it to "succeeded" to simulate a diner).
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The connected account's balance (GET /v1/balance): amounts by kind, e.g.
+    # {"available": [{"amount": 100, "currency": "eur"}], ...}; tests may replace it.
+    balance: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {
+            "available": [{"amount": 12345, "currency": "eur"}],
+            "pending": [{"amount": 2000, "currency": "eur"}],
+            "instant_available": [{"amount": 12345, "currency": "eur"}],
+        }
+    )
 
     def posts(self, path_prefix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path.startswith(path_prefix)]
@@ -144,13 +153,7 @@ class StripeStandIn:
                 }
             )
         if method == "GET" and parts == ["balance"]:
-            return 200, {
-                "object": "balance",
-                "available": [{"amount": 12345, "currency": "eur"}],
-                "pending": [{"amount": 2000, "currency": "eur"}],
-                "instant_available": [{"amount": 12345, "currency": "eur"}],
-                "livemode": False,
-            }
+            return 200, {"object": "balance", **self.balance, "livemode": False}
         if method == "GET" and parts == ["payouts"]:
             payouts = [o for o in self.objects.values() if o.get("object") == "payout"]
             return 200, {"object": "list", "data": payouts, "has_more": False, "url": "/v1/payouts"}

@@ -12,6 +12,9 @@
     if (label && data.status_label) label.textContent = data.status_label;
     root.setAttribute("data-status", data.status);
     root.classList.toggle("cancelled", data.status === "cancelled");
+    root.querySelectorAll("[data-while]").forEach(function (note) {
+      note.hidden = note.getAttribute("data-while") !== data.status;
+    });
     var reached = STEPS.indexOf(data.status);
     root.querySelectorAll("[data-step]").forEach(function (step) {
       var index = STEPS.indexOf(step.getAttribute("data-step"));

@@ -1,0 +1,170 @@
+"""Dashboard pages for money after the sale: refunding an order (Owner, Admin, Manager; the
+form sits on the order's page), the account's balance and instant payouts (Owner), and
+disputes with the order's evidence (Owner, Admin).
+
+People type major units (12.50); the services take minor units.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+
+from dashboard.base import DashboardView
+from dashboard.order_views import SeeOther
+from menus.money import exponent, to_major
+from nordkestrel.errors import DomainError, PermissionDeniedError
+from orders.models import Order
+from payments import money
+from payments.models import Dispute
+from staff.roles import Scope
+from tenants.context import current_restaurant
+
+DISPUTES_PAGE_SIZE = 50
+OPERATION = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _minor(text: str, currency: str) -> int:
+    """A typed amount ("12.50" or "12,50") in minor units; ValueError with a sentence for
+    the person."""
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError("Enter an amount such as 12.50.") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError("Enter an amount above zero.")
+    if value.adjusted() > 9:
+        raise ValueError("That amount is too large.")
+    places = exponent(currency)
+    minor = value.scaleb(places)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"Use at most {places} decimals.")
+    if minor > money.AMOUNT_MAX:
+        raise ValueError("That amount is too large.")
+    return int(minor)
+
+
+class OrderRefundView(DashboardView):
+    """Refund all or part of an order's card payment: POST ``amount`` (major units) and
+    ``reason``; the order's page shows the result."""
+
+    scopes = {"post": Scope.PAYMENTS_REFUND}
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        try:
+            order = Order.objects.get(pk=int(pk))
+        except (Order.DoesNotExist, ValueError, OverflowError):
+            raise Http404 from None
+        back = SeeOther(reverse("dashboard:order", args=[order.pk]))
+        try:
+            amount = _minor(request.POST.get("amount", ""), order.currency)
+        except ValueError as error:
+            messages.error(request, f"Refund: {error}")
+            return back
+        try:
+            refund = money.refund_create(
+                actor=self.actor,
+                order_id=order.pk,
+                amount=amount,
+                reason=request.POST.get("reason", ""),
+            )
+        except PermissionDeniedError as error:
+            return self.refuse(request, error.detail)
+        except DomainError as error:
+            messages.error(request, f"Refund not made: {error.detail}")
+            return back
+        amount_text = f"{to_major(refund.amount, order.currency)} {order.currency}"
+        if refund.status == refund.Status.PENDING:
+            messages.success(request, f"Refund of {amount_text} sent; Stripe is processing it.")
+        else:
+            messages.success(request, f"Refunded {amount_text}.")
+        return back
+
+
+class PayoutsView(DashboardView):
+    """The connected account's balance and payouts; the Owner may pay out instantly."""
+
+    template_name = "dashboard/payouts.html"
+    scopes = {"get": Scope.PAYOUTS_READ, "post": Scope.PAYOUTS_TRIGGER}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        currency = current_restaurant().currency
+        context: dict[str, Any] = {
+            "can_trigger": self.actor.has(Scope.PAYOUTS_TRIGGER),
+            "operation": uuid.uuid4().hex,
+            "currency": currency,
+        }
+        try:
+            overview = money.payouts_overview(actor=self.actor)
+        except DomainError as error:
+            # Stripe could not answer: the page says so (and with the right status).
+            return self.page(request, status=error.status, problem=error.detail, **context)
+        instant = next((f.instant_available for f in overview.funds if f.currency == currency), 0)
+        return self.page(request, overview=overview, instant=instant, **context)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        back = SeeOther(reverse("dashboard:payouts"))
+        currency = current_restaurant().currency
+        operation = request.POST.get("operation", "")
+        if not OPERATION.match(operation):
+            # A form from elsewhere (or a stale one) gets a key of its own.
+            operation = uuid.uuid4().hex
+        try:
+            amount = _minor(request.POST.get("amount", ""), currency)
+        except ValueError as error:
+            messages.error(request, f"Payout: {error}")
+            return back
+        try:
+            payout = money.payout_instant(actor=self.actor, amount=amount, operation_id=operation)
+        except DomainError as error:
+            messages.error(request, f"Payout not made: {error.detail}")
+            return back
+        messages.success(
+            request,
+            f"Instant payout of {to_major(payout.amount, payout.currency)} {payout.currency} "
+            f"requested ({payout.status}).",
+        )
+        return back
+
+
+class DisputesView(DashboardView):
+    """Card disputes, newest first, with their deadlines."""
+
+    template_name = "dashboard/disputes.html"
+    scopes = {"get": Scope.PAYMENTS_DISPUTES}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        disputes = Dispute.objects.select_related("payment__order").order_by("-opened_at", "-id")
+        page = Paginator(disputes, DISPUTES_PAGE_SIZE).get_page(request.GET.get("page"))
+        return self.page(request, page=page, zone=current_restaurant().zone)
+
+
+class DisputeView(DashboardView):
+    """One dispute and the order's evidence, with a plain-text summary to paste into
+    Stripe's response."""
+
+    template_name = "dashboard/dispute.html"
+    scopes = {"get": Scope.PAYMENTS_DISPUTES}
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        try:
+            dispute = Dispute.objects.select_related("payment__order").get(pk=int(pk))
+        except (Dispute.DoesNotExist, ValueError, OverflowError):
+            raise Http404 from None
+        evidence = money.dispute_evidence(dispute)
+        return self.page(
+            request,
+            dispute=dispute,
+            order=dispute.payment.order,
+            evidence=evidence,
+            times=[(money.TIME_LABELS[name], moment) for name, moment in evidence.times.items()],
+            summary=money.evidence_text(evidence, dispute),
+            zone=evidence.zone,
+        )

@@ -1,0 +1,113 @@
+"""Handlers for the events of a card payment's PaymentIntent and of the connected account.
+
+Each runs inside the restaurant's tenant context, in the transaction that marks the event
+processed (``payments.webhooks``), locks what it changes, and is idempotent: a repeated or
+late event leaves the state the newest one described.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nordkestrel.errors import ConflictError
+from orders.services import order_cancel_unpaid
+from payments import gateway
+from payments.handlers import handles
+from payments.models import Payment, StripeAccount
+from payments.services import STRIPE, payment_record_intent
+
+logger = logging.getLogger(__name__)
+
+NO_PAYMENT = "no payment of this restaurant has this PaymentIntent"
+
+
+def _object(event: dict[str, Any]) -> dict[str, Any]:
+    obj: dict[str, Any] = event["data"]["object"]
+    return obj
+
+
+@handles("payment_intent.succeeded", "payment_intent.processing", "payment_intent.canceled")
+def payment_intent_changed(event: dict[str, Any]) -> str:
+    """The intent's new state; its first success places the order (counted once, whether
+    the webhook or the diner's return arrives first). A success is never undone."""
+    intent = gateway.intent_from(_object(event))
+    try:
+        payment = payment_record_intent(payment_intent_id=intent.id, intent=intent)
+    except ConflictError as error:
+        if error.code != "amount_mismatch":
+            raise
+        # Retrying cannot fix it: acknowledged, left for a person to look at.
+        logger.error(
+            "PaymentIntent succeeded with an amount that does not match its order",
+            extra={"event_id": event["id"], "payment_intent_id": intent.id},
+        )
+        return "not applied: the amount received does not match the order"
+    if payment is None:
+        return NO_PAYMENT
+    if payment.status == Payment.Status.CANCELED:
+        # The intent can no longer be paid: the order waiting for it is cancelled for good.
+        order_cancel_unpaid(
+            order_id=payment.order_id, actor=STRIPE, reason="The card payment was canceled."
+        )
+    return f"payment {payment.status}"
+
+
+@handles("payment_intent.payment_failed")
+def payment_intent_failed(event: dict[str, Any]) -> str:
+    """A declined attempt: the reason is kept for staff and the payment stays payable (the
+    diner may try another card). A payment that already succeeded stays succeeded."""
+    obj = _object(event)
+    intent = gateway.intent_from(obj)
+    payment = payment_record_intent(payment_intent_id=intent.id, intent=intent)
+    if payment is None:
+        return NO_PAYMENT
+    if payment.status == Payment.Status.SUCCEEDED:
+        return "ignored: the payment already succeeded"
+    error = obj.get("last_payment_error")
+    message = error.get("message") if isinstance(error, dict) else None
+    payment.failure_message = str(message or "The card payment failed.")[:300]
+    payment.save(update_fields=["failure_message", "updated_at"])
+    return "payment failed; the diner may try again"
+
+
+@handles("account.updated")
+def account_updated(event: dict[str, Any]) -> str:
+    """The only place the connected account's flags change. An event older than the state
+    already applied (Stripe does not promise order) changes nothing."""
+    obj = _object(event)
+    account = (
+        StripeAccount.objects.select_for_update(of=("self",))
+        .filter(account_id=str(obj.get("id") or ""))
+        .first()
+    )
+    if account is None:
+        return "no connected account of this restaurant has this id"
+    created = int(event["created"])
+    if created < account.state_as_of:
+        return "ignored: older than the account state already applied"
+    requirements = obj.get("requirements")
+    if not isinstance(requirements, dict):
+        requirements = {}
+    due = requirements.get("currently_due")
+    account.details_submitted = obj.get("details_submitted") is True
+    account.charges_enabled = obj.get("charges_enabled") is True
+    account.payouts_enabled = obj.get("payouts_enabled") is True
+    account.requirements_due = [str(item) for item in due] if isinstance(due, list) else []
+    account.disabled_reason = str(requirements.get("disabled_reason") or "")[:100]
+    account.state_as_of = created
+    account.save(
+        update_fields=[
+            "details_submitted",
+            "charges_enabled",
+            "payouts_enabled",
+            "requirements_due",
+            "disabled_reason",
+            "state_as_of",
+            "updated_at",
+        ]
+    )
+    return (
+        f"account updated: charges {'on' if account.charges_enabled else 'off'}, "
+        f"payouts {'on' if account.payouts_enabled else 'off'}"
+    )

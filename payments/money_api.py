@@ -1,0 +1,336 @@
+"""API for money after the sale: an order's refunds (Owner, Admin, Manager), the connected
+account's balance and instant payouts (Owner), and disputes with the order's evidence
+(Owner, Admin). Amounts are integer minor units."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import models
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from nordkestrel.errors import InvalidInput
+from orders.models import Order
+from payments import money
+from payments.models import Dispute, Payment, Payout, Refund
+from staff.api import reject_unknown_fields
+from staff.api_base import TenantAPIView
+from staff.roles import Scope
+
+
+def _json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """The body as a JSON object with only ``allowed`` keys (400 otherwise)."""
+    data = request.data
+    reject_unknown_fields(data, allowed)
+    return dict(data)
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    currency = serializers.CharField(source="payment.currency", read_only=True)
+    staff = serializers.CharField(source="staff_label", read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id", "amount", "currency", "reason", "status", "failure_message",
+            "refund_application_fee", "refund_id", "staff", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="Minor units; at most what remains.")
+    reason = serializers.CharField(max_length=money.REASON_MAX)
+
+
+def _payment_body(payment: Payment | None) -> dict[str, Any] | None:
+    if payment is None:
+        return None
+    return {
+        "status": payment.status,
+        "currency": payment.currency,
+        "amount": payment.amount,
+        "amount_refunded": payment.amount_refunded,
+        "remaining": money.refund_remaining(payment),
+    }
+
+
+PAYMENT_SCHEMA = inline_serializer(
+    "RefundablePayment",
+    {
+        "status": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "amount": serializers.IntegerField(),
+        "amount_refunded": serializers.IntegerField(),
+        "remaining": serializers.IntegerField(),
+    },
+    allow_null=True,
+)
+
+
+class OrderRefundsView(TenantAPIView):
+    """An order's card payment and its refunds; ``POST {"amount", "reason"}`` refunds all
+    or part of what remains (audited). Stripe's refusal answers 502 with its message."""
+
+    model = Order
+    scopes = {"get": Scope.PAYMENTS_REFUND, "post": Scope.PAYMENTS_REFUND}
+
+    def _body(self, order: Order) -> dict[str, Any]:
+        order.refresh_from_db(fields=["status"])
+        return {
+            "order": order.pk,
+            "order_status": order.status,
+            "payment": _payment_body(money.payment_of(order)),
+            "refunds": RefundSerializer(money.refunds_of(order), many=True).data,
+        }
+
+    @extend_schema(
+        operation_id="order_refunds_list",
+        responses=inline_serializer(
+            "OrderRefunds",
+            {
+                "order": serializers.IntegerField(),
+                "order_status": serializers.CharField(),
+                "payment": PAYMENT_SCHEMA,
+                "refunds": RefundSerializer(many=True),
+            },
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(self._body(self.get_object()))
+
+    @extend_schema(
+        operation_id="order_refunds_create",
+        request=RefundRequestSerializer,
+        responses={
+            201: inline_serializer(
+                "RefundCreated",
+                {
+                    "refund": RefundSerializer(),
+                    "order_status": serializers.CharField(),
+                    "payment": PAYMENT_SCHEMA,
+                },
+            )
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        order = self.get_object()
+        data = _json_object(request, {"amount", "reason"})
+        if "amount" not in data:
+            raise InvalidInput("Give the amount to refund.", attr="amount")
+        refund = money.refund_create(
+            actor=self.actor, order_id=order.pk, amount=data["amount"], reason=data.get("reason")
+        )
+        body = self._body(order)
+        return Response(
+            {
+                "refund": RefundSerializer(refund).data,
+                "order_status": body["order_status"],
+                "payment": body["payment"],
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+# --- Payouts ---------------------------------------------------------------------------------
+
+
+class FundsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    available = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    instant_available = serializers.IntegerField()
+
+
+class PayoutInfoSerializer(serializers.Serializer):
+    id = serializers.CharField(source="payout_id")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    method = serializers.CharField()
+    status = serializers.CharField()
+    arrival_date = serializers.DateTimeField(allow_null=True)
+    created = serializers.DateTimeField(allow_null=True)
+    failure_message = serializers.CharField(allow_blank=True)
+
+
+class PayoutOverviewSerializer(serializers.Serializer):
+    connected = serializers.BooleanField(help_text="False while no Stripe account is connected.")
+    account_id = serializers.CharField()
+    payouts_enabled = serializers.BooleanField()
+    balance = FundsSerializer(source="funds", many=True)
+    payouts = PayoutInfoSerializer(many=True)
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payout
+        fields = [
+            "id", "payout_id", "amount", "currency", "method", "status", "arrival_date",
+            "failure_message", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PayoutRequestSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="Minor units; at most the instant balance.")
+
+
+class PayoutsView(TenantAPIView):
+    """The connected account's balance and recent payouts (from Stripe), and an instant
+    payout (``POST {"amount"}``; an ``Idempotency-Key`` header makes a retry safe)."""
+
+    model = Payout
+    scopes = {"get": Scope.PAYOUTS_READ, "post": Scope.PAYOUTS_TRIGGER}
+
+    @extend_schema(operation_id="payouts_overview", responses=PayoutOverviewSerializer)
+    def get(self, request: Request) -> Response:
+        overview = money.payouts_overview(actor=self.actor)
+        return Response(PayoutOverviewSerializer(overview).data)
+
+    @extend_schema(
+        operation_id="payouts_instant",
+        request=PayoutRequestSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: PayoutSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = _json_object(request, {"amount"})
+        if "amount" not in data:
+            raise InvalidInput("Give the amount to pay out.", attr="amount")
+        operation_id = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
+        payout = money.payout_instant(
+            actor=self.actor, amount=data["amount"], operation_id=operation_id
+        )
+        return Response(PayoutSerializer(payout).data, status=status.HTTP_201_CREATED)
+
+
+# --- Disputes --------------------------------------------------------------------------------
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    order = serializers.IntegerField(source="payment.order_id", read_only=True)
+    order_number = serializers.IntegerField(source="payment.order.number", read_only=True)
+    open = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id", "dispute_id", "order", "order_number", "amount", "currency", "reason",
+            "status", "open", "evidence_due_by", "opened_at", "closed_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_open(self, dispute: Dispute) -> bool:
+        return dispute.closed_at is None
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    return moment.astimezone(zone).isoformat() if moment is not None else None
+
+
+def evidence_body(evidence: money.Evidence) -> dict[str, Any]:
+    zone = evidence.zone
+    return {
+        "timezone": zone.key,
+        "order": {
+            "id": evidence.order_id,
+            "number": evidence.order_number,
+            "status": evidence.status,
+            "fulfilment": evidence.fulfilment,
+            "delivery_address": evidence.delivery_address,
+            **{name: _local(moment, zone) for name, moment in evidence.times.items()},
+        },
+        "amounts": {
+            "currency": evidence.currency,
+            "subtotal": evidence.subtotal,
+            "discount": evidence.discount,
+            "tax": evidence.tax,
+            "delivery_fee": evidence.delivery_fee,
+            "tip": evidence.tip,
+            "total": evidence.total,
+            "refunded": evidence.amount_refunded,
+        },
+        "payment": {
+            "payment_intent_id": evidence.payment_intent_id,
+            "charge_id": evidence.charge_id,
+        },
+        "lines": [
+            {
+                "quantity": line.quantity,
+                "name": line.name,
+                "options": line.options,
+                "note": line.note,
+                "unit_price": line.unit_price,
+                "line_total": line.line_total,
+            }
+            for line in evidence.lines
+        ],
+        "history": [
+            {
+                "from": step.from_status or None,
+                "to": step.to_status,
+                "at": _local(step.at, zone),
+                "actor_label": step.actor_label,
+            }
+            for step in evidence.history
+        ],
+        "customer": {
+            "name": evidence.customer_name,
+            "email": evidence.customer_email,
+            "order_count": evidence.customer_order_count,
+            "first_order_at": _local(evidence.customer_first_order_at, zone),
+        },
+    }
+
+
+class DisputeListView(TenantAPIView):
+    """Card disputes (chargebacks) as Stripe reported them, newest first."""
+
+    model = Dispute
+    scopes = {"get": Scope.PAYMENTS_DISPUTES}
+
+    def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+        return queryset.select_related("payment__order")
+
+    @extend_schema(operation_id="disputes_list", responses=DisputeSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return self.paginated(self.get_queryset(), DisputeSerializer)
+
+
+class DisputeDetailView(TenantAPIView):
+    """One dispute with the order's evidence, as data and as plain text to paste into
+    Stripe's response form."""
+
+    model = Dispute
+    scopes = {"get": Scope.PAYMENTS_DISPUTES}
+
+    def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+        return queryset.select_related("payment__order")
+
+    @extend_schema(
+        operation_id="dispute_detail",
+        responses=inline_serializer(
+            "DisputeWithEvidence",
+            {
+                "dispute": DisputeSerializer(),
+                "evidence": serializers.DictField(),
+                "summary": serializers.CharField(),
+            },
+        ),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        dispute = self.get_object()
+        evidence = money.dispute_evidence(dispute)
+        return Response(
+            {
+                "dispute": DisputeSerializer(dispute).data,
+                "evidence": evidence_body(evidence),
+                "summary": money.evidence_text(evidence, dispute),
+            }
+        )

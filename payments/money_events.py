@@ -1,0 +1,73 @@
+"""Webhook handlers for refunds, disputes and payouts (Connect events of a restaurant's
+account). Each runs in the restaurant's tenant context and is safe to repeat or receive out
+of order; the services in ``payments.money`` hold the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments import money
+from payments.handlers import handles
+
+
+def _object(event: dict[str, Any]) -> dict[str, Any]:
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) else {}
+
+
+def _created(event: dict[str, Any]) -> int:
+    created = event.get("created")
+    return created if isinstance(created, int) and not isinstance(created, bool) else 0
+
+
+def _id(value: Any) -> str:
+    """An id given as a string, or an expanded object's id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+@handles("charge.refunded")
+def charge_refunded(event: dict[str, Any]) -> str:
+    charge = _object(event)
+    amount_refunded = charge.get("amount_refunded")
+    if isinstance(amount_refunded, bool) or not isinstance(amount_refunded, int):
+        return "no refunded amount in the charge"
+    return money.refund_sync_charge(
+        payment_intent_id=_id(charge.get("payment_intent")),
+        charge_id=_id(charge.get("id")),
+        amount_refunded=amount_refunded,
+    )
+
+
+@handles("refund.updated", "charge.refund.updated")
+def refund_updated(event: dict[str, Any]) -> str:
+    refund = _object(event)
+    return money.refund_sync(
+        refund_id=_id(refund.get("id")),
+        status=str(refund.get("status") or ""),
+        failure_reason=str(refund.get("failure_reason") or ""),
+    )
+
+
+@handles(
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+def dispute_changed(event: dict[str, Any]) -> str:
+    return money.dispute_sync(obj=_object(event), as_of=_created(event))
+
+
+@handles(
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
+    "payout.canceled",
+)
+def payout_changed(event: dict[str, Any]) -> str:
+    return money.payout_sync(obj=_object(event), as_of=_created(event))

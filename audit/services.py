@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit import registry
 from audit.models import AuditAnchor, AuditEvent
 from nordkestrel.context import current_request_meta
-from tenants.context import current_restaurant
+from tenants.context import current_restaurant, tenant_context
+from tenants.models import Restaurant
 
 RETENTION_SQL = "12 months"  # the same interval in the append-only trigger (migration 0004)
 PRUNE_SETTING = "app.audit_prune"
@@ -304,3 +305,28 @@ def prune() -> int:
                      "events_removed": {"before": None, "after": removed}},
         )  # fmt: skip
         return removed
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    removed: dict[str, int]  # restaurant slug: events removed, for each restaurant pruned
+    failed: dict[str, str]  # restaurant slug: why it was not pruned
+
+
+def prune_every_restaurant() -> PruneReport:
+    """Prune each restaurant's log in its own context and transaction.
+
+    One restaurant's database error does not stop the others' pruning; it is reported.
+    """
+    removed: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for restaurant in Restaurant.objects.order_by("pk"):
+        try:
+            with tenant_context(restaurant):
+                count = prune()
+        except DatabaseError as error:
+            failed[restaurant.slug] = str(error)
+            continue
+        if count:
+            removed[restaurant.slug] = count
+    return PruneReport(removed=removed, failed=failed)

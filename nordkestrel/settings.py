@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_ratelimit",
+    "django_tasks_db",
     "nordkestrel",
     "dashboard",
     "storefront",
@@ -245,8 +246,47 @@ if MEDIA_BUCKET:
 MENU_UPLOAD_RATE_PER_IP = env.get_str("MENU_UPLOAD_RATE_PER_IP", "30/h")
 MENU_UPLOAD_RATE_PER_RESTAURANT = env.get_str("MENU_UPLOAD_RATE_PER_RESTAURANT", "100/h")
 
+# --- Export files (exports/storage.py) -------------------------------------------------------
+# Never public: on disk outside MEDIA_ROOT in development (served only by an authenticated view
+# with a signed, expiring token), or in a private bucket behind presigned links. A media bucket
+# with a public domain serves every key in it, so exports then need a bucket of their own.
+EXPORTS_ROOT = DATA_DIR / "exports"
+EXPORTS_BUCKET = env.get_str("R2_EXPORTS_BUCKET") or (
+    "" if env.get_str("R2_PUBLIC_BASE_URL") else MEDIA_BUCKET
+)
+if MEDIA_BUCKET and not EXPORTS_BUCKET:
+    raise ImproperlyConfigured(
+        "R2_PUBLIC_BASE_URL makes the media bucket public: set R2_EXPORTS_BUCKET to a private "
+        "bucket for export files."
+    )
+EXPORTS_STORAGE: dict[str, Any] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": EXPORTS_ROOT},
+}
+# How long a download link works (seconds), and how long an export file is kept (days).
+EXPORT_LINK_SECONDS = env.get_int("EXPORT_LINK_SECONDS", 300)
+EXPORT_RETENTION_DAYS = 7
+if EXPORTS_BUCKET:
+    EXPORTS_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **DEFAULT_STORAGE.get("OPTIONS", {}),
+            "bucket_name": EXPORTS_BUCKET,
+            # Presigned links on the API endpoint only: never the public domain.
+            "custom_domain": None,
+            "url_protocol": "https:",
+            "querystring_expire": EXPORT_LINK_SECONDS,
+            "object_parameters": {"CacheControl": "private, no-store"},
+        },
+    }
+# Background exports a restaurant may start (django-ratelimit rate).
+EXPORT_RATE_PER_RESTAURANT = env.get_str("EXPORT_RATE_PER_RESTAURANT", "10/h")
+# Streamed CSV downloads (GET /api/v1/exports/<type>.csv) per restaurant and staff member.
+EXPORT_RATE = env.get_str("EXPORT_RATE", "30/h")
+
 STORAGES = {
     "default": DEFAULT_STORAGE,
+    "exports": EXPORTS_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -300,6 +340,15 @@ if MEDIA_ORIGIN:
 # Client IP: CF-Connecting-IP is believed only from these networks (the proxy's addresses).
 TRUSTED_PROXY_NETWORKS = env.get_networks("TRUSTED_PROXY_NETWORKS")
 
+# --- Account deletion (tenants/deletion.py, tenants/purge.py) -------------------------------
+# Days between the Owner's request and the purge of the restaurant's data, during which the
+# Owner may cancel. The security page promises a purge within 30 days: more is refused.
+ACCOUNT_DELETION_GRACE_DAYS = env.get_int("ACCOUNT_DELETION_GRACE_DAYS", 14)
+if not 1 <= ACCOUNT_DELETION_GRACE_DAYS <= 30:
+    raise ImproperlyConfigured(
+        f"ACCOUNT_DELETION_GRACE_DAYS must be between 1 and 30, not {ACCOUNT_DELETION_GRACE_DAYS}"
+    )
+
 # --- security.txt (RFC 9116) -----------------------------------------------------------------
 SECURITY_TXT_CONTACT = env.get_list("SECURITY_CONTACT", ["mailto:security@nordkestrel.com"])
 SECURITY_TXT_POLICY = env.get_str("SECURITY_POLICY_URL", "https://nordkestrel.com/security")
@@ -320,9 +369,20 @@ PROMOTION_REDEEM_RATE = env.get_str("PROMOTION_REDEEM_RATE", "10/m")
 # Per client IP: confirmations of news from the link in an order email.
 CONSENT_CONFIRM_RATE = env.get_str("CONSENT_CONFIRM_RATE", "20/m")
 
+# --- Background tasks (django.tasks) ---------------------------------------------------------
+# Tasks are rows in PostgreSQL (django-tasks-db), enqueued when the transaction that asks for
+# them commits and run by `manage.py db_worker` processes (`make run` starts one), so a slow
+# or failing email never holds up a request. The test suite runs them at once unless a test
+# asks for the real queue (the `db_tasks` fixture, tests/conftest.py).
+TASKS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Days a finished task's result row is kept; the run_periodic command prunes older ones.
+TASK_RESULT_RETENTION_DAYS = env.get_int("TASK_RESULT_RETENTION_DAYS", 7)
+
 # --- Email ----------------------------------------------------------------------------------
 # Order emails go out in the restaurant's name from this address (a domain verified at Resend).
 ORDER_EMAIL_FROM = env.get_str("ORDER_EMAIL_FROM", "orders@nordkestrel.localhost")
+# "Your export is ready" emails to staff, in the platform's name.
+EXPORTS_EMAIL_FROM = env.get_str("EXPORTS_EMAIL_FROM") or ORDER_EMAIL_FROM
 # Django 6.1 mailers: Resend whenever a key is set (production requires one), otherwise the
 # console, so development prints each email. Tests get Django's memory outbox for every alias.
 _resend_api_key = env.get_str("RESEND_API_KEY")
@@ -355,6 +415,9 @@ PLATFORM_FEE_FIXED = env.get_int("PLATFORM_FEE_FIXED", 0)
 # Whether a refund also gives back the platform's fee on the refunded share (Stripe's
 # refund_application_fee): the restaurant refunds the diner, the platform returns its cut.
 REFUND_APPLICATION_FEE = env.get_bool("REFUND_APPLICATION_FEE", True)
+# Minutes a card order may wait for its payment before the run_periodic job
+# "expire-unpaid-orders" cancels it (its slot and code use go back; its payment is cancelled).
+UNPAID_ORDER_MINUTES = env.get_int("UNPAID_ORDER_MINUTES", 30)
 
 # --- Operator identity (Clerk) ---------------------------------------------------------------
 # Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
@@ -407,7 +470,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status"; each enum gets its own name in the schema.
-    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Status",
+        "ExportStatusEnum": "exports.models.Export.Status",
+    },
 }
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------------

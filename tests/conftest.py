@@ -35,6 +35,46 @@ def _forget_process_memos() -> None:
     storefront._documents.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tasks_run_at_once():
+    """Ordinary tests run each task the moment it is enqueued (Django's ImmediateBackend), so
+    an order email is in ``mail.outbox`` as soon as the order commits. Tests of the queue
+    itself ask for the real database backend with ``db_tasks``."""
+    from django.test import override_settings
+
+    from tests.support.tasks import IMMEDIATE_BACKEND
+
+    with override_settings(TASKS=IMMEDIATE_BACKEND):
+        yield
+
+
+@pytest.fixture
+def db_tasks(transactional_db, settings):
+    """Tasks go through the real queue, as in production: ``enqueue`` stores a django-tasks-db
+    row in the test database and nothing runs until the test runs the real worker.
+
+    Returns a ``tests.support.tasks.TaskQueue``:
+    - ``db_tasks.queued()``: the rows waiting for a worker (``task_path``, ``args_kwargs``);
+    - ``db_tasks.run()``: runs ``manage.py db_worker --batch`` in the test's thread until no
+      task is ready (tasks enqueued by tasks run too) and returns the finished
+      ``TaskResult``s in order (``status``, ``return_value``, ``errors``). A task that fails
+      fails the test with its traceback; pass ``expect_failures=True`` to assert on failures.
+
+    It brings ``transactional_db``: ``on_commit`` enqueues only on a real commit, and the
+    worker claims and records each task in transactions of its own. Example::
+
+        def test_the_export_is_built_by_the_worker(db_tasks, roster):
+            ...  # a request or service that enqueues on commit
+            assert [row.task_path for row in db_tasks.queued()] == ["exports.tasks.build"]
+            (result,) = db_tasks.run()
+            assert result.status == "SUCCESSFUL"
+    """
+    from tests.support.tasks import DATABASE_BACKEND, TaskQueue
+
+    settings.TASKS = DATABASE_BACKEND
+    return TaskQueue()
+
+
 @pytest.fixture
 def http():
     """A client that returns the 500 response instead of re-raising, as a browser sees it."""

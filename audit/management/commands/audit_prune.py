@@ -5,30 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
 
-from audit.services import prune
-from tenants.context import tenant_context
-from tenants.models import Restaurant
+from audit.services import prune_every_restaurant
 
 
 class Command(BaseCommand):
     help = "Prune audit events past retention (12 months) for every restaurant."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        total, failed = 0, []
-        for restaurant in Restaurant.objects.order_by("pk"):
-            try:
-                with tenant_context(restaurant):
-                    removed = prune()
-            except DatabaseError as error:
-                # One restaurant's trouble must not stop the others' pruning.
-                self.stderr.write(f"{restaurant.slug}: not pruned: {error}")
-                failed.append(restaurant.slug)
-                continue
-            if removed:
-                self.stdout.write(f"{restaurant.slug}: pruned {removed} events")
-            total += removed
-        self.stdout.write(f"Pruned {total} events in all.")
-        if failed:
-            raise CommandError(f"Pruning failed for: {', '.join(failed)}")
+        report = prune_every_restaurant()
+        for slug, error in report.failed.items():
+            self.stderr.write(f"{slug}: not pruned: {error}")
+        for slug, removed in report.removed.items():
+            self.stdout.write(f"{slug}: pruned {removed} events")
+        self.stdout.write(f"Pruned {sum(report.removed.values())} events in all.")
+        if report.failed:
+            raise CommandError(f"Pruning failed for: {', '.join(report.failed)}")

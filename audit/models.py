@@ -54,6 +54,8 @@ class AuditEvent(TenantModel):
 
     objects: ClassVar[AuditManager] = AuditManager()
     unscoped: ClassVar[UnscopedManager] = UnscopedManager()
+    # The log outlives an account purge; only retention pruning removes its rows.
+    purged_with_restaurant: ClassVar[bool] = False
 
     class Meta(TenantModel.Meta):
         ordering = ["-sequence"]
@@ -91,6 +93,8 @@ class AuditAnchor(TenantModel):
     pruned_at = models.DateTimeField()
 
     restaurant = models.ForeignKey(Restaurant, on_delete=models.PROTECT, related_name="+")
+    # Part of the chain: it stays for as long as the events after it.
+    purged_with_restaurant: ClassVar[bool] = False
 
     class Meta(TenantModel.Meta):
         ordering = ["-sequence"]

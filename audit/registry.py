@@ -53,6 +53,12 @@ RESTAURANT_HOURS_CHANGED = register("restaurant.hours_changed", "{actor} changed
 RESTAURANT_DELETION_REQUESTED = register(
     "restaurant.deletion_requested", "{actor} requested deletion of the restaurant"
 )
+RESTAURANT_DELETION_CANCELLED = register(
+    "restaurant.deletion_cancelled", "{actor} cancelled the deletion of the restaurant"
+)
+RESTAURANT_PURGED = register(
+    "restaurant.purged", "{actor} purged the restaurant's data after its deletion"
+)
 MENU_PUBLISHED = register("menu.published", "{actor} published {target}")
 MENU_ROLLED_BACK = register("menu.rolled_back", "{actor} rolled back {target}")
 MENU_IMPORTED = register("menu.imported", "{actor} imported a menu file")

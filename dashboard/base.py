@@ -26,6 +26,7 @@ from staff.clerk import TokenRejected
 from staff.roles import Scope
 from staff.selectors import memberships_for_user
 from tenants.context import tenant_scope
+from tenants.deletion import deletion_status, is_closing
 
 SESSION_COOKIE = "__session"
 
@@ -52,6 +53,7 @@ NAVIGATION = [
     NavItem("Disputes", "dashboard:disputes", Scope.PAYMENTS_DISPUTES),
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
+    NavItem("Exports", "dashboard:exports", Scope.EXPORTS_CREATE),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
 ]
 
@@ -75,6 +77,13 @@ class DashboardView(View):
 
     scopes: ClassVar[dict[str, str]] = {}
     template_name: ClassVar[str] = ""
+    # Whether the page's POST still runs while the restaurant is pending deletion (exports,
+    # the deletion page, switching restaurants); every other POST is refused.
+    allowed_while_closing: ClassVar[bool] = False
+    # Whether the request is one transaction; a page whose service commits its own steps
+    # around a call to Stripe sets False (see staff.api_base.TenantAPIView.atomic_request):
+    # its handler then runs after the sign-in's transaction, entering the tenant itself.
+    atomic_request: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,6 +101,7 @@ class DashboardView(View):
         if not token:
             return HttpResponseRedirect(sign_in_url(request.get_full_path()))
         auth_failures.check(request)
+        page: HttpResponseBase | None = None
         with tenant_scope() as scope:
             try:
                 self.actor = authenticate_token(token, scope)
@@ -108,11 +118,23 @@ class DashboardView(View):
                 return self.refuse(request, "Your role does not give access to this page.")
             # Templates show times in the restaurant's zone (|date converts to the active one).
             with timezone.override(self.actor.restaurant.zone):
-                page: HttpResponseBase = super().dispatch(request, *args, **kwargs)
-            # Pages hold personal data: never kept by a shared device's or a proxy's cache.
-            add_never_cache_headers(page)
-            patch_cache_control(page, private=True)
-            return page
+                if (
+                    request.method not in ("GET", "HEAD", "OPTIONS")
+                    and is_closing(self.actor.restaurant)
+                    and not self.allowed_while_closing
+                ):
+                    # Pending deletion: every page reads, nothing changes but exports and
+                    # the deletion's cancel.
+                    page = self.page(request, status=409, template="dashboard/read_only.html")
+                elif self.atomic_request:
+                    page = super().dispatch(request, *args, **kwargs)
+        if page is None:
+            with timezone.override(self.actor.restaurant.zone):
+                page = super().dispatch(request, *args, **kwargs)
+        # Pages hold personal data: never kept by a shared device's or a proxy's cache.
+        add_never_cache_headers(page)
+        patch_cache_control(page, private=True)
+        return page
 
     def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
         return render(
@@ -124,17 +146,23 @@ class DashboardView(View):
 
     def context(self, **extra: Any) -> dict[str, Any]:
         actor = self.actor
+        closing = deletion_status(actor.restaurant) if is_closing(actor.restaurant) else None
         return {
             "actor": actor,
             "restaurant": actor.restaurant,
+            # The banner on every page while the restaurant is pending deletion.
+            "closing": closing,
+            "can_cancel_deletion": closing is not None and actor.has(Scope.RESTAURANT_DELETE),
             "navigation": [item for item in NAVIGATION if actor.has(item.scope)],
             "memberships": memberships_for_user(actor.member.clerk_user_id or ""),
             "dev_auth": settings.DEV_AUTH,
             **extra,
         }
 
-    def page(self, request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
-        return render(request, self.template_name, self.context(**extra), status=status)
+    def page(
+        self, request: HttpRequest, status: int = 200, template: str = "", **extra: Any
+    ) -> HttpResponse:
+        return render(request, template or self.template_name, self.context(**extra), status=status)
 
     def domain_error(self, error: DomainError) -> str:
         return error.detail

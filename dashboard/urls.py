@@ -2,6 +2,8 @@ from django.urls import path
 
 from dashboard import (
     customer_views,
+    deletion_views,
+    export_views,
     menu_views,
     money_views,
     order_views,
@@ -15,6 +17,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("settings", views.SettingsView.as_view(), name="settings"),
+    path("deletion", deletion_views.DeletionView.as_view(), name="deletion"),
     path("staff", views.StaffView.as_view(), name="staff"),
     path("audit", views.AuditLogView.as_view(), name="audit"),
     path("menus", menu_views.MenuEditorView.as_view(), name="menus"),
@@ -40,6 +43,11 @@ urlpatterns = [
     path("payouts", money_views.PayoutsView.as_view(), name="payouts"),
     path("disputes", money_views.DisputesView.as_view(), name="disputes"),
     path("disputes/<int:pk>", money_views.DisputeView.as_view(), name="dispute"),
+    path("exports", export_views.ExportsView.as_view(), name="exports"),
+    path("exports/progress", export_views.ExportsProgressView.as_view(), name="exports-progress"),
+    path("exports/download", export_views.ExportDownloadView.as_view(), name="export-download"),
+    path("exports/<int:pk>/download", export_views.ExportLinkView.as_view(), name="export-link"),
+    path("exports/<int:pk>/file", export_views.ExportFileView.as_view(), name="export-file"),
     path("switch", views.SwitchRestaurantView.as_view(), name="switch"),
     path("sign-in", views.sign_in, name="sign-in"),
     path("sign-out", views.sign_out, name="sign-out"),

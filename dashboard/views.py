@@ -48,6 +48,7 @@ class SettingsView(DashboardView):
             status=status,
             form=form,
             can_edit=self.actor.has(Scope.RESTAURANT_WRITE),
+            can_delete=self.actor.has(Scope.RESTAURANT_DELETE),
             weekly=OpeningHours.objects.all(),
             exceptions=OpeningException.objects.all(),
         )
@@ -205,6 +206,8 @@ class SwitchRestaurantView(DashboardView):
 
     template_name = "dashboard/switch.html"
     scopes = {"post": Scope.RESTAURANT_READ}
+    # Moving to another restaurant changes nothing here.
+    allowed_while_closing = True
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = SwitchForm(request.POST)

@@ -28,14 +28,22 @@ ERROR_TYPES = {
 }
 
 
+def _sendable(text: str | None) -> str | None:
+    """Text that encodes as UTF-8: an ``attr`` or ``detail`` may echo input (an unknown
+    field's name) holding a lone surrogate, which would fail the response itself (a 500)."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(
     status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None
 ) -> dict[str, str | None]:
     return {
         "type": type_ or ERROR_TYPES.get(status, "invalid_request"),
         "code": code,
-        "detail": detail,
-        "attr": attr,
+        "detail": _sendable(detail),
+        "attr": _sendable(attr),
     }
 
 

@@ -33,6 +33,11 @@ api_v1: list[URLPattern | URLResolver] = [
         name="api-opening-hours",
     ),
     path("restaurant/logo", image_api.RestaurantLogoView.as_view(), name="api-restaurant-logo"),
+    path(
+        "restaurant/deletion",
+        tenants_api.RestaurantDeletionView.as_view(),
+        name="api-restaurant-deletion",
+    ),
     path("items/<int:pk>/image", image_api.ItemImageView.as_view(), name="api-item-image"),
     path("audit-events", audit_api.AuditEventListView.as_view(), name="api-audit-events"),
     path("menus", menus_api.MenuListView.as_view(), name="api-menus"),
@@ -93,6 +98,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("promotions.api_urls")),
     path("", include("payments.api_urls")),
     path("", include("payments.money_api_urls")),
+    path("", include("exports.api_urls")),
+    path("", include("exports.job_urls")),
     path("staff", staff_api.StaffListView.as_view(), name="api-staff-list"),
     path("staff/<int:pk>", staff_api.StaffDetailView.as_view(), name="api-staff-detail"),
     path(

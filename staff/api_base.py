@@ -8,7 +8,8 @@ class fails at import. It may not override ``get_queryset``, ``get_object``,
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, models, transaction
@@ -18,14 +19,18 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from nordkestrel.ratelimit import auth_failures
 from staff.auth import Actor, authenticate_token
 from staff.clerk import TokenRejected
-from tenants.context import TenantScope, tenant_scope
+from tenants.context import TenantScope, tenant_context, tenant_scope
+from tenants.deletion import RestaurantClosing, is_closing
+
+if TYPE_CHECKING:
+    from tenants.models import Restaurant
 
 HANDLERS = ("get", "post", "put", "patch", "delete")
 SEALED = ("get_queryset", "get_object", "get_permissions", "get_authenticators", "dispatch")
@@ -94,6 +99,14 @@ class HasDeclaredScope(BasePermission):
         if scope is None:
             return False
         actor.require(scope)
+        # A restaurant pending deletion is read-only, except what its view allows (exports,
+        # cancelling the deletion).
+        if (
+            request.method not in SAFE_METHODS
+            and is_closing(actor.restaurant)
+            and not getattr(view, "allowed_while_closing", False)
+        ):
+            raise RestaurantClosing(actor.restaurant)
         return True
 
 
@@ -119,6 +132,15 @@ class TenantAPIView(GenericAPIView):
     model: ClassVar[type[models.Model] | None] = None
     scopes: ClassVar[dict[str, str]] = {}
     abstract: ClassVar[bool] = True
+    # Whether the view's writes still run while the restaurant is pending deletion (only
+    # exports and the deletion's own cancel); every other write answers 409.
+    allowed_while_closing: ClassVar[bool] = False
+    # Whether the request is one transaction (an error answer then keeps none of its writes).
+    # A view whose service must commit a step before it calls Stripe (a refund is reserved,
+    # then asked for, then recorded) sets False: authentication and the scope check commit
+    # in a short transaction of their own, and the handler runs in none, entering
+    # ``self.tenant()`` for each step it takes itself; the service commits its own steps.
+    atomic_request: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,6 +164,8 @@ class TenantAPIView(GenericAPIView):
         return actor
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not self.atomic_request:
+            return super().dispatch(request, *args, **kwargs)
         with tenant_scope() as scope:
             request.tenant_scope = scope  # type: ignore[attr-defined]
             response = super().dispatch(request, *args, **kwargs)
@@ -149,6 +173,19 @@ class TenantAPIView(GenericAPIView):
                 # Nothing half-written: an error answer keeps none of the request's writes.
                 transaction.set_rollback(True)
             return response
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if self.atomic_request:
+            super().initial(request, *args, **kwargs)
+            return
+        with tenant_scope() as scope:
+            request._request.tenant_scope = scope  # type: ignore[attr-defined]
+            super().initial(request, *args, **kwargs)
+
+    def tenant(self) -> AbstractContextManager[Restaurant]:
+        """The actor's restaurant as the tenant, for one step of a non-atomic handler (in an
+        atomic request the context is already set; this nests inside it)."""
+        return tenant_context(self.actor.restaurant)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return [ClerkBearerAuthentication()]

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tenants.models import Restaurant
+from tenants.models import DeletionRecord, Restaurant
 from tenants.selectors import forget_organization, forget_storefront_host
 
 
@@ -14,7 +14,14 @@ class RestaurantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "status", "clerk_organization_id", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "clerk_organization_id"]
-    readonly_fields = ["created_at", "updated_at"]
+    # The deletion schedule changes only through the Owner's request, its cancel and the purge.
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "deletion_requested_at",
+        "purge_after",
+        "purge_started_at",
+    ]
 
     def save_model(self, request: HttpRequest, obj: Restaurant, form: Any, change: bool) -> None:
         previous = (
@@ -28,3 +35,20 @@ class RestaurantAdmin(admin.ModelAdmin):
             forget_organization(values.get("clerk_organization_id"))
             if slug := values.get("slug"):
                 forget_storefront_host(str(slug))
+
+
+@admin.register(DeletionRecord)
+class DeletionRecordAdmin(admin.ModelAdmin):
+    """What each account purge removed: written by the purge only, never edited."""
+
+    list_display = ["restaurant_id", "slug", "requested_at", "purge_started_at", "purged_at"]
+    search_fields = ["slug"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
-from tenants import services
+from tenants import deletion, services
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
 
@@ -101,3 +101,57 @@ class OpeningHoursView(TenantAPIView):
         serializer.is_valid(raise_exception=True)
         services.opening_hours_replace(actor=self.actor, **serializer.validated_data)
         return Response(self._schedule())
+
+
+class DeletionStatusSerializer(serializers.Serializer):
+    pending = serializers.BooleanField()
+    requested_at = serializers.DateTimeField(allow_null=True)
+    purge_after = serializers.DateTimeField(allow_null=True)
+    can_cancel = serializers.BooleanField()
+    grace_days = serializers.IntegerField()
+
+
+class DeletionRequestSerializer(serializers.Serializer):
+    confirm_name = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+class RestaurantDeletionView(TenantAPIView):
+    """Delete the restaurant account (Owner): request, see the schedule, cancel it.
+
+    Everyone on the staff may read the schedule: the whole dashboard says the restaurant is
+    closing. The request and its cancel are the Owner's, with a recent second factor when
+    the restaurant asks for one.
+    """
+
+    scopes = {
+        "get": Scope.RESTAURANT_READ,
+        "post": Scope.RESTAURANT_DELETE,
+        "delete": Scope.RESTAURANT_DELETE,
+    }
+    # The cancel must work while the restaurant is pending deletion (a second request
+    # answers "already scheduled").
+    allowed_while_closing = True
+
+    def _status(self) -> Response:
+        return Response(
+            DeletionStatusSerializer(deletion.deletion_status(self.actor.restaurant)).data
+        )
+
+    @extend_schema(responses=DeletionStatusSerializer)
+    def get(self, request: Request) -> Response:
+        return self._status()
+
+    @extend_schema(request=DeletionRequestSerializer, responses=DeletionStatusSerializer)
+    def post(self, request: Request) -> Response:
+        reject_unknown_fields(request.data, {"confirm_name"})
+        serializer = DeletionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deletion.restaurant_deletion_request(
+            actor=self.actor, confirm_name=serializer.validated_data["confirm_name"]
+        )
+        return self._status()
+
+    @extend_schema(request=None, responses=DeletionStatusSerializer)
+    def delete(self, request: Request) -> Response:
+        deletion.restaurant_deletion_cancel(actor=self.actor)
+        return self._status()

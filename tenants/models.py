@@ -27,6 +27,9 @@ class Restaurant(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         PENDING_DELETION = "pending_deletion", "Pending deletion"
+        # Purged: the row stays as a tombstone because the audit log (which outlives the
+        # restaurant for its 12 months) refers to it; every operational row is gone.
+        DELETED = "deleted", "Deleted"
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=63, unique=True)
@@ -51,6 +54,11 @@ class Restaurant(models.Model):
     prices_include_tax = models.BooleanField(default=True)
     clerk_organization_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # Account deletion (tenants/deletion.py): set while the restaurant is pending deletion.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    purge_after = models.DateTimeField(null=True, blank=True)
+    # Set when the purge begins; from then on the deletion can no longer be cancelled.
+    purge_started_at = models.DateTimeField(null=True, blank=True)
     require_mfa_for_sensitive_actions = models.BooleanField(default=False)
     pickup_enabled = models.BooleanField(default=True)
     delivery_enabled = models.BooleanField(default=False)
@@ -108,6 +116,9 @@ class TenantModel(models.Model):
 
     objects: ClassVar[TenantManager] = TenantManager()
     unscoped: ClassVar[UnscopedManager] = UnscopedManager()
+    # The account purge deletes every row of every tenant model unless the model says its
+    # rows outlive the restaurant (the audit log, kept for its own retention).
+    purged_with_restaurant: ClassVar[bool] = True
 
     class Meta:
         abstract = True
@@ -205,3 +216,37 @@ class OpeningException(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.date}: {'closed' if self.closed else f'{self.opens}-{self.closes}'}"
+
+
+class DeletionRecord(models.Model):
+    """What an account purge removed, and when: kept after the restaurant's data is gone.
+
+    A platform table. It holds no personal data and no restaurant name: the id and slug say
+    which restaurant it was, the counts say what was purged. The purge writes it when it
+    begins and adds to its counts in the same transaction as each deleted batch, so an
+    interrupted purge's record stays exact and is completed by the next run.
+    """
+
+    # Not a foreign key: the record stands on its own, whatever becomes of the restaurant row.
+    restaurant_id = models.BigIntegerField(unique=True)
+    slug = models.CharField(max_length=63)
+    requested_at = models.DateTimeField()
+    purge_after = models.DateTimeField()
+    purge_started_at = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True)
+    # Rows deleted per table ("orders.order": 1200, ...) and stored files deleted.
+    row_counts = models.JSONField(default=dict, blank=True)
+    files_deleted = models.PositiveIntegerField(default=0)
+    # What the purge steps outside the database did (e.g. the payment account's closure).
+    outcomes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-purge_started_at"]
+
+    def __str__(self) -> str:
+        state = f"purged {self.purged_at:%Y-%m-%d}" if self.purged_at else "purge in progress"
+        return f"restaurant {self.restaurant_id} ({self.slug}): {state}"
+
+    @property
+    def rows_deleted(self) -> int:
+        return sum(int(count) for count in self.row_counts.values())

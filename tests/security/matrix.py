@@ -27,6 +27,10 @@ class Route:
     bodies: dict[str, dict] = field(default_factory=dict)
     # business-rule answers an allowed role may get from the matrix's minimal data
     refusals: frozenset[int] = frozenset()
+    # URL arguments other than `pk` (e.g. which export a download streams)
+    url_kwargs: dict[str, str] = field(default_factory=dict)
+    # headers a write method needs to pass validation (e.g. an Idempotency-Key)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _png() -> bytes:
@@ -151,6 +155,13 @@ ROUTES: dict[str, Route] = {
         {"post": OWNER_ADMIN_MANAGER}, object_kind="item", bodies={"post": {"image": PNG}}
     ),
     "api-restaurant-logo": Route({"post": OWNER_ADMIN}, bodies={"post": {"image": PNG}}),
+    # The matrix's restaurant is "Ours" (tests/conftest.py): the Owner's request passes, and
+    # a cancel with nothing scheduled reaches "not pending" (409).
+    "api-restaurant-deletion": Route(
+        {"get": EVERYONE, "post": frozenset({"owner"}), "delete": frozenset({"owner"})},
+        bodies={"post": {"confirm_name": "Ours"}},
+        refusals=frozenset({409}),
+    ),
     "api-orders": Route({"get": EVERYONE}),
     "api-order-detail": Route({"get": EVERYONE}, object_kind="order"),
     # The order is placed: every role can accept it.
@@ -184,6 +195,7 @@ ROUTES: dict[str, Route] = {
         {"get": OWNER_ADMIN_MANAGER, "post": OWNER_ADMIN_MANAGER},
         object_kind="order",
         bodies={"post": {"amount": 100, "reason": "Cold food"}},
+        headers={"post": {"Idempotency-Key": "matrix-refund-0001"}},
         refusals=frozenset({409}),
     ),
     # No Stripe account is connected here: the Owner reads "connected: false" and a payout
@@ -191,8 +203,16 @@ ROUTES: dict[str, Route] = {
     "api-payouts": Route(
         {"get": frozenset({"owner"}), "post": frozenset({"owner"})},
         bodies={"post": {"amount": 100}},
+        headers={"post": {"Idempotency-Key": "matrix-payout-0001"}},
         refusals=frozenset({409}),
     ),
     "api-disputes": Route({"get": OWNER_ADMIN}),
     "api-dispute-detail": Route({"get": OWNER_ADMIN}, object_kind="dispute"),
+    "api-export-jobs": Route(
+        {"get": OWNER_ADMIN, "post": OWNER_ADMIN}, bodies={"post": {"type": "orders"}}
+    ),
+    "api-export-job": Route({"get": OWNER_ADMIN}, object_kind="export"),
+    "api-exports": Route({"get": OWNER_ADMIN}),
+    # A streamed CSV (its body read as the response streams).
+    "api-export-csv": Route({"get": OWNER_ADMIN}, url_kwargs={"export_type": "customers"}),
 }

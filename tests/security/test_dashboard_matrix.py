@@ -13,6 +13,7 @@ EVERYONE = {"owner", "admin", "manager", "cashier", "kitchen"}
 PAGES = {
     "/dashboard/": {"get": EVERYONE},
     "/dashboard/settings": {"get": EVERYONE, "post": {"owner", "admin"}},
+    "/dashboard/deletion": {"get": {"owner"}, "post": {"owner"}},
     "/dashboard/staff": {"get": {"owner", "admin", "manager"}, "post": {"owner", "admin"}},
     "/dashboard/switch": {"post": EVERYONE},
     "/dashboard/audit": {"get": {"owner", "admin"}},
@@ -45,6 +46,11 @@ PAGES = {
     "/dashboard/payouts": {"get": {"owner"}, "post": {"owner"}},
     "/dashboard/disputes": {"get": {"owner", "admin"}},
     "/dashboard/disputes/<int:pk>": {"get": {"owner", "admin"}},
+    "/dashboard/exports": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/exports/progress": {"get": {"owner", "admin"}},
+    "/dashboard/exports/download": {"post": {"owner", "admin"}},
+    "/dashboard/exports/<int:pk>/download": {"get": {"owner", "admin"}},
+    "/dashboard/exports/<int:pk>/file": {"get": {"owner", "admin"}},
 }
 # The kind of object a page's <int:pk> addresses (an item unless named here).
 PAGE_OBJECTS = {
@@ -55,6 +61,8 @@ PAGE_OBJECTS = {
     "/dashboard/disputes/<int:pk>": "dispute",
     "/dashboard/customers/<int:pk>": "customer",
     "/dashboard/promotions/<int:pk>": "promotion",
+    "/dashboard/exports/<int:pk>/download": "export",
+    "/dashboard/exports/<int:pk>/file": "export",
 }
 
 

@@ -1,0 +1,504 @@
+"""The account purge: after the grace period nothing of the restaurant is left in any tenant
+table or in storage, the other restaurant is untouched, the audit log stays verifiable, the
+Stripe account is closed, and a purge interrupted half way finishes on the next run."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from django.apps import apps
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage, storages
+from django.core.management import call_command
+from django.db import OperationalError
+from django.forms.models import model_to_dict
+from django.test import Client
+from moto.server import ThreadedMotoServer
+
+from audit.models import AuditAnchor, AuditEvent
+from orders.checkout import parse_checkout, place_order
+from payments.models import AccountRoute, Payout, Refund, WebhookEvent
+from promotions.models import Promotion
+from staff.roles import Role
+from tenants import purge
+from tenants.context import tenant_bypass, tenant_context
+from tenants.models import DeletionRecord, OpeningException, Restaurant, TenantModel
+from tests.factories import api_client, make_staff
+from tests.payments.money_support import NOW, connect_cards, deliver, paid_order
+from tests.security.objects import make_object
+from tests.support.stripe_server import event
+
+pytestmark = pytest.mark.django_db
+
+AUDIT_TABLES = {"audit.auditevent", "audit.auditanchor"}
+# Tables the fixture data below fills; the purge must empty each of them (and any other).
+POPULATED = {
+    "tenants.openinghours",
+    "tenants.openingexception",
+    "staff.staffmember",
+    "menus.menu",
+    "menus.category",
+    "menus.item",
+    "menus.categoryitem",
+    "menus.modifiergroup",
+    "menus.itemmodifiergroup",
+    "menus.modifier",
+    "menus.menuversion",
+    "menus.storefrontmenustate",
+    "customers.customer",
+    "promotions.promotion",
+    "promotions.redemption",
+    "orders.order",
+    "orders.orderline",
+    "orders.statuschange",
+    "orders.ordersequence",
+    "payments.stripeaccount",
+    "payments.payment",
+    "payments.refund",
+    "payments.dispute",
+    "payments.payout",
+}
+
+
+# --- Fixture data ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_storages(settings, tmp_path):
+    """Every file storage (media, exports) in its own temporary folder."""
+    settings.STORAGES = {
+        alias: config
+        if alias == "staticfiles"
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / alias},
+        }
+        for alias, config in settings.STORAGES.items()
+    }
+    return tmp_path
+
+
+def store_files(restaurant: Restaurant) -> list[str]:
+    """An item image and a logo in the media storage, and an export file where exports go."""
+    keys = [
+        default_storage.save(f"restaurants/{restaurant.pk}/items/dish.webp", ContentFile(b"i")),
+        default_storage.save(f"restaurants/{restaurant.pk}/logos/logo.webp", ContentFile(b"l")),
+    ]
+    exports = storages["exports"] if "exports" in storages.backends else default_storage
+    exports.save(f"restaurants/{restaurant.pk}/exports/orders.csv", ContentFile(b"a,b\n"))
+    return keys
+
+
+def files_on_disk(root: Path, restaurant: Restaurant) -> list[str]:
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.glob(f"*/restaurants/{restaurant.pk}/**/*")
+        if path.is_file()
+    )
+
+
+def populate(restaurant: Restaurant, roster: dict, stand_in: Any) -> dict[str, Any]:
+    """A restaurant with rows in every kind of table, files, a Stripe account and webhooks."""
+    slug = restaurant.slug
+    ids = connect_cards(restaurant)
+    stand_in._store({"id": ids["account"], "object": "account"})
+    make_staff(restaurant, Role.KITCHEN, invited_by=roster[(slug, "owner")])
+    with tenant_context(restaurant):
+        OpeningException.objects.create(date=date(2026, 12, 24), note="Christmas Eve")
+        Promotion.objects.create(code="SPRING", kind="percent", value=10)
+    payment = paid_order(stand_in, restaurant, ids, email=f"ada@{slug}.example.com")
+    with tenant_context(restaurant):
+        body = {
+            "lines": [{"item_id": ids["fries"], "quantity": 2}],
+            "name": "Grace Hopper",
+            "email": f"grace@{slug}.example.com",
+            "promotion_code": "SPRING",
+        }
+        place_order(
+            restaurant=restaurant,
+            request=parse_checkout(body, restaurant.zone),
+            idempotency_key="promo",
+            now=NOW,
+        )
+        Refund.objects.create(
+            payment=payment, refund_id=f"re_{slug}", amount=100, reason="Cold fries",
+            refund_application_fee=True, status="succeeded", staff_label="Owner",
+        )  # fmt: skip
+        Payout.objects.create(payout_id=f"po_{slug}", amount=1000, currency="eur", status="paid")
+    make_object("dispute", restaurant)
+    charge = {
+        "id": payment.charge_id,
+        "object": "charge",
+        "amount": payment.amount,
+        "amount_refunded": 100,
+        "currency": payment.currency.lower(),
+        "payment_intent": payment.payment_intent_id,
+        "refunded": False,
+    }
+    deliver(event("charge.refunded", charge, account=payment.account_id))
+    store_files(restaurant)
+    return ids
+
+
+def tenant_rows(restaurant: Restaurant) -> dict[str, int]:
+    """The restaurant's rows in every tenant table, counted across the tenant walls."""
+    with tenant_bypass():
+        return {
+            model._meta.label_lower: model.unscoped.filter(restaurant_id=restaurant.pk).count()
+            for model in apps.get_models()
+            if issubclass(model, TenantModel)
+        }
+
+
+def platform_rows(restaurant: Restaurant, account: str) -> dict[str, int]:
+    return {
+        "routes": AccountRoute.objects.filter(restaurant=restaurant).count(),
+        "webhook_events": WebhookEvent.objects.filter(restaurant=restaurant).count()
+        + WebhookEvent.objects.filter(account_id=account).count(),
+    }
+
+
+def request_deletion(roster: dict, django_capture_on_commit_callbacks: Any) -> Restaurant:
+    owner = roster[("ours", "owner")]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(owner).post(
+            "/api/v1/restaurant/deletion", {"confirm_name": "Ours"}, content_type="application/json"
+        )
+    assert response.status_code == 200, response.content
+    return Restaurant.objects.get(pk=owner.restaurant_id)
+
+
+def due(restaurant: Restaurant, after: timedelta = timedelta(seconds=1)) -> datetime:
+    """A moment ``after`` the restaurant's grace period ends."""
+    assert restaurant.purge_after is not None
+    return restaurant.purge_after + after
+
+
+def audit_actions(restaurant: Restaurant) -> list[str]:
+    with tenant_context(restaurant):
+        return list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True))
+
+
+@pytest.fixture
+def populated(roster, restaurants, stripe_stand_in, file_storages):
+    return {r.slug: populate(r, roster, stripe_stand_in) for r in restaurants}
+
+
+# --- The purge -------------------------------------------------------------------------------
+
+
+# Committed for real: each batch's transaction commits, so foreign keys (checked at commit)
+# prove the order of the tables.
+@pytest.mark.django_db(transaction=True)
+def test_request_then_purge_leaves_nothing_of_the_restaurant(
+    roster, restaurants, populated, stripe_stand_in, file_storages,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    ours, theirs = restaurants
+    theirs_before = tenant_rows(theirs)
+    theirs_platform = platform_rows(theirs, "acct_theirs")
+    theirs_files = files_on_disk(file_storages, theirs)
+    ours_before = tenant_rows(ours)
+    assert {label for label, count in ours_before.items() if count} >= POPULATED
+    assert platform_rows(ours, "acct_ours")["webhook_events"] > 0
+    assert len(files_on_disk(file_storages, ours)) == 3
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    events_before = audit_actions(ours)
+
+    # Not yet due: nothing happens.
+    early = purge.purge_due_restaurants(now=due(restaurant, -timedelta(seconds=1)))
+    assert early.purged == []
+    assert tenant_rows(ours)["orders.order"] == ours_before["orders.order"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = purge.purge_due_restaurants(now=due(restaurant))
+
+    assert report.purged == [ours.pk]
+    after = tenant_rows(ours)
+    left = {label: n for label, n in after.items() if n and label not in AUDIT_TABLES}
+    assert left == {}, "nothing of the restaurant is left in any tenant table"
+    assert files_on_disk(file_storages, ours) == []
+    assert not list(file_storages.glob(f"*/restaurants/{ours.pk}")), "no folders left either"
+    # The audit log outlives the restaurant, its chain intact, the purge recorded last.
+    assert audit_actions(ours) == [*events_before, "restaurant.purged"]
+    output = io.StringIO()
+    call_command("audit_verify", restaurant="ours", stdout=output)
+    assert "chain intact" in output.getvalue()
+    # The other restaurant is untouched.
+    assert tenant_rows(theirs) == theirs_before
+    assert platform_rows(theirs, "acct_theirs") == theirs_platform
+    assert files_on_disk(file_storages, theirs) == theirs_files
+    # The Stripe account is closed and its events no longer route anywhere.
+    [closed] = [r for r in stripe_stand_in.requests if r.method == "DELETE"]
+    assert closed.path == "/v1/accounts/acct_ours"
+    assert platform_rows(ours, "acct_ours") == {"routes": 0, "webhook_events": 0}
+    # The row stays as a tombstone the audit log refers to, without contact details.
+    tombstone = Restaurant.objects.get(pk=ours.pk)
+    assert tombstone.status == Restaurant.Status.DELETED
+    assert tombstone.clerk_organization_id is None
+    assert (tombstone.phone, tombstone.logo, tombstone.address_line1) == ("", "", "")
+    # Nobody signs in to it any more, and its storefront stays closed.
+    owner = api_client(roster[("ours", "owner")]).get("/api/v1/me")
+    assert owner.status_code == 403
+    host = Client().get("/api/v1/storefront/menu", HTTP_HOST="ours.localhost")
+    assert host.status_code == 404
+
+
+def test_the_deletion_record_says_what_was_purged_without_personal_data(
+    roster, restaurants, populated, django_capture_on_commit_callbacks
+):
+    ours = restaurants[0]
+    purged_rows = {
+        label: count
+        for label, count in tenant_rows(ours).items()
+        if count and label not in AUDIT_TABLES
+    }
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
+
+    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    assert record.slug == "ours"
+    assert record.requested_at == restaurant.deletion_requested_at
+    assert record.purge_after == restaurant.purge_after
+    assert record.purged_at is not None
+    assert record.row_counts == purged_rows
+    assert record.files_deleted == 3
+    assert record.outcomes["payments"]["stripe_accounts"] == {"acct_ours": "closed"}
+    assert record.outcomes["payments"]["webhook_events_deleted"] >= 1
+    text = json.dumps(model_to_dict(record), default=str)
+    staff_emails = [m.email for (slug, _), m in roster.items() if slug == "ours"]
+    for personal in ["Ours", "Ada", "Grace", "ada@ours", "grace@ours", *staff_emails]:
+        assert personal not in text
+    [purged] = [e for e in _events(ours) if e.action == "restaurant.purged"]
+    assert purged.actor_type == "scheduler"
+    assert purged.changes["rows_deleted"]["after"] == sum(purged_rows.values())
+
+
+def _events(restaurant: Restaurant) -> list[AuditEvent]:
+    with tenant_context(restaurant):
+        return list(AuditEvent.objects.order_by("sequence"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_interrupted_half_way_finishes_on_the_next_run(
+    roster, restaurants, populated, stripe_stand_in, monkeypatch,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    ours = restaurants[0]
+    expected = {
+        label: n for label, n in tenant_rows(ours).items() if n and label not in AUDIT_TABLES
+    }
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    later = due(restaurant, timedelta(hours=1))
+    monkeypatch.setattr(purge, "BATCH_SIZE", 2)
+    real_batch = purge._delete_batch
+    batches: list[int] = []
+
+    def crash_after_the_first_batch(*args: Any) -> int:
+        if sum(batches):  # a batch has deleted rows (and committed): now the process dies
+            raise OperationalError("server closed the connection unexpectedly")
+        batches.append(real_batch(*args))
+        return batches[-1]
+
+    monkeypatch.setattr(purge, "_delete_batch", crash_after_the_first_batch)
+    with pytest.raises(purge.PurgeFailed):
+        purge.purge_due_restaurants(now=later)
+
+    halfway = Restaurant.objects.get(pk=ours.pk)
+    assert halfway.status == Restaurant.Status.PENDING_DELETION
+    assert halfway.purge_started_at is not None
+    deleted = sum(batches)
+    remaining = sum(n for label, n in tenant_rows(ours).items() if label not in AUDIT_TABLES)
+    assert 0 < remaining == sum(expected.values()) - deleted
+    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    assert record.purged_at is None and record.rows_deleted == deleted
+    # Too late to cancel: the purge has begun.
+    cancel = api_client(roster[("ours", "owner")]).delete("/api/v1/restaurant/deletion")
+    assert cancel.status_code == 409
+    assert cancel.json()["code"] == "purge_started"
+
+    monkeypatch.setattr(purge, "_delete_batch", real_batch)
+    report = purge.purge_due_restaurants(now=later)
+
+    assert report.purged == [ours.pk]
+    assert {n for label, n in tenant_rows(ours).items() if label not in AUDIT_TABLES} == {0}
+    record.refresh_from_db()
+    assert record.purged_at is not None
+    assert record.row_counts == expected, "every row counted once across both runs"
+    assert len([r for r in stripe_stand_in.requests if r.method == "DELETE"]) == 1
+    assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
+
+
+def test_purging_twice_is_harmless(
+    roster, restaurants, populated, django_capture_on_commit_callbacks
+):
+    ours, theirs = restaurants
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    later = due(restaurant, timedelta(days=1))
+    purge.purge_due_restaurants(now=later)
+    record = model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk))
+    theirs_rows = tenant_rows(theirs)
+
+    assert purge.purge_due_restaurants(now=later).purged == []
+    assert purge.purge_restaurant(ours.pk, now=later) is None
+
+    assert audit_actions(ours).count("restaurant.purged") == 1
+    assert model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk)) == record
+    assert tenant_rows(theirs) == theirs_rows
+
+
+def test_a_cancelled_deletion_is_never_purged(
+    roster, restaurants, populated, django_capture_on_commit_callbacks
+):
+    ours = restaurants[0]
+    before = tenant_rows(ours)
+    request_deletion(roster, django_capture_on_commit_callbacks)
+    cancel = api_client(roster[("ours", "owner")]).delete("/api/v1/restaurant/deletion")
+    assert cancel.status_code == 200
+    report = purge.purge_due_restaurants(now=NOW + timedelta(days=400))
+    assert report.purged == []
+    assert tenant_rows(ours)["orders.order"] == before["orders.order"]
+    assert not DeletionRecord.objects.exists()
+
+
+def test_stripe_refusing_to_close_the_account_does_not_stop_the_purge(
+    roster, restaurants, populated, stripe_stand_in, django_capture_on_commit_callbacks
+):
+    ours = restaurants[0]
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    stripe_stand_in.fail(
+        400, "invalid_request_error", "You cannot delete an account with a non-zero balance."
+    )
+    purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
+
+    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    assert record.purged_at is not None
+    closure = record.outcomes["payments"]["stripe_accounts"]["acct_ours"]
+    assert closure.startswith("not closed: ")
+    assert "balance" in closure
+    assert AccountRoute.objects.filter(restaurant=ours).count() == 0
+    assert tenant_rows(ours)["payments.stripeaccount"] == 0
+
+
+# --- Storage in an S3-compatible bucket --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, settings, tmp_path):
+    options = {
+        "bucket_name": "purge-files",
+        "endpoint_url": s3_server,
+        "access_key": "test-access-key",
+        "secret_key": "test-secret-key",
+        "region_name": "us-east-1",
+        "signature_version": "s3v4",
+        "default_acl": None,
+        "file_overwrite": False,
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+        region_name=options["region_name"],
+    )
+    client.create_bucket(Bucket=options["bucket_name"])
+    s3 = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    settings.STORAGES = {
+        alias: config if alias == "staticfiles" else s3
+        for alias, config in settings.STORAGES.items()
+    }
+    yield client, options["bucket_name"]
+    listed = client.list_objects_v2(Bucket=options["bucket_name"]).get("Contents", [])
+    for entry in listed:
+        client.delete_object(Bucket=options["bucket_name"], Key=entry["Key"])
+    client.delete_bucket(Bucket=options["bucket_name"])
+
+
+def test_the_purge_empties_the_restaurants_folder_in_the_bucket(
+    roster, restaurants, s3_bucket, django_capture_on_commit_callbacks
+):
+    client, bucket = s3_bucket
+    ours, theirs = restaurants
+    for restaurant in restaurants:
+        store_files(restaurant)
+
+    def keys(restaurant: Restaurant) -> list[str]:
+        prefix = f"restaurants/{restaurant.pk}/"
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return sorted(entry["Key"] for entry in listed)
+
+    theirs_keys = keys(theirs)
+    assert len(keys(ours)) == 3 and len(theirs_keys) == 3
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
+
+    assert keys(ours) == []
+    assert keys(theirs) == theirs_keys
+    assert DeletionRecord.objects.get(restaurant_id=ours.pk).files_deleted == 3
+
+
+# --- Which tables, in which order --------------------------------------------------------------
+
+
+def test_every_tenant_table_but_the_audit_log_is_purged_children_first():
+    order = purge.purged_models()
+    tenant_models = {m for m in apps.get_models() if issubclass(m, TenantModel)}
+    assert set(order) == tenant_models - {AuditEvent, AuditAnchor}
+    position = {model: index for index, model in enumerate(order)}
+    for model in order:
+        for field in model._meta.concrete_fields:
+            target = field.related_model
+            if target in position and target is not model:
+                assert position[model] < position[target], f"{model} before {target}"
+    # Every reference to a purged row comes from a purged table, so deleting table by table
+    # never leaves (or trips over) a dangling key.
+    assert purge.unsupported_relations() == []
+
+
+def test_run_periodic_purges_what_is_due(
+    roster, restaurants, file_storages, django_capture_on_commit_callbacks
+):
+    ours = restaurants[0]
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    # The grace period ends (the scheduler's clock has moved on).
+    Restaurant.objects.filter(pk=ours.pk).update(purge_after=due(restaurant, -timedelta(days=15)))
+    output = io.StringIO()
+    call_command("run_periodic", "account-purge", stdout=output)
+    assert "account-purge: done (purged 1 restaurants)" in output.getvalue()
+    assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
+
+
+def test_stripe_being_down_postpones_the_purge_to_the_next_run(
+    roster, restaurants, populated, stripe_stand_in, django_capture_on_commit_callbacks
+):
+    ours = restaurants[0]
+    before = tenant_rows(ours)
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+    later = due(restaurant, timedelta(days=1))
+    for _ in range(3):  # the first try and the SDK's two retries
+        stripe_stand_in.fail(503, "api_error", "Stripe is unavailable.")
+    with pytest.raises(purge.PurgeFailed):
+        purge.purge_due_restaurants(now=later)
+    # Nothing of the data is gone yet, and no event routes to the restaurant any more.
+    assert tenant_rows(ours)["orders.order"] == before["orders.order"]
+    assert AccountRoute.objects.filter(restaurant=ours).count() == 0
+
+    assert purge.purge_due_restaurants(now=later).purged == [ours.pk]
+    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    assert record.outcomes["payments"]["stripe_accounts"] == {"acct_ours": "closed"}

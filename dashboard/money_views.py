@@ -25,10 +25,11 @@ from orders.models import Order
 from payments import money
 from payments.models import Dispute
 from staff.roles import Scope
-from tenants.context import current_restaurant
+from tenants.context import current_restaurant, tenant_context
 
 DISPUTES_PAGE_SIZE = 50
-OPERATION = re.compile(r"^[0-9a-f]{32}$")
+# The operation id a form carries (minted when the page was drawn).
+OPERATION = re.compile(r"[0-9a-f]{32}")
 
 
 def _minor(text: str, currency: str) -> int:
@@ -52,31 +53,51 @@ def _minor(text: str, currency: str) -> int:
 
 
 class OrderRefundView(DashboardView):
-    """Refund all or part of an order's card payment: POST ``amount`` (major units) and
-    ``reason``; the order's page shows the result."""
+    """Refund all or part of an order's card payment: POST ``amount`` (major units),
+    ``reason`` and the form's ``operation``; the order's page shows the result. The same form
+    sent twice (a double click, a resubmission) refunds once.
+
+    Not one transaction: the refund is reserved and committed before Stripe is asked (see
+    ``payments.money``)."""
 
     scopes = {"post": Scope.PAYMENTS_REFUND}
+    atomic_request = False
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        try:
-            order = Order.objects.get(pk=int(pk))
-        except (Order.DoesNotExist, ValueError, OverflowError):
-            raise Http404 from None
+        with tenant_context(self.actor.restaurant):
+            try:
+                order = Order.objects.get(pk=int(pk))
+            except (Order.DoesNotExist, ValueError, OverflowError):
+                raise Http404 from None
         back = SeeOther(reverse("dashboard:order", args=[order.pk]))
+        operation = request.POST.get("operation", "")
+        if not OPERATION.fullmatch(operation):
+            # Without the form's own operation a resubmission could not be told from a new
+            # refund: nothing is sent.
+            messages.error(request, "Refund: this form is out of date. Check the refunds below.")
+            return back
         try:
             amount = _minor(request.POST.get("amount", ""), order.currency)
         except ValueError as error:
             messages.error(request, f"Refund: {error}")
             return back
         try:
-            refund = money.refund_create(
+            refund, _ = money.refund_create(
                 actor=self.actor,
                 order_id=order.pk,
                 amount=amount,
                 reason=request.POST.get("reason", ""),
+                operation_id=operation,
             )
         except PermissionDeniedError as error:
             return self.refuse(request, error.detail)
+        except money.RefundUnconfirmed:
+            messages.warning(
+                request,
+                "Stripe did not confirm the refund in time; it may have been made. It shows "
+                "as pending below until Stripe tells us.",
+            )
+            return back
         except DomainError as error:
             messages.error(request, f"Refund not made: {error.detail}")
             return back
@@ -113,7 +134,7 @@ class PayoutsView(DashboardView):
         back = SeeOther(reverse("dashboard:payouts"))
         currency = current_restaurant().currency
         operation = request.POST.get("operation", "")
-        if not OPERATION.match(operation):
+        if not OPERATION.fullmatch(operation):
             # A form from elsewhere (or a stale one) gets a key of its own.
             operation = uuid.uuid4().hex
         try:
@@ -122,7 +143,9 @@ class PayoutsView(DashboardView):
             messages.error(request, f"Payout: {error}")
             return back
         try:
-            payout = money.payout_instant(actor=self.actor, amount=amount, operation_id=operation)
+            payout, _ = money.payout_instant(
+                actor=self.actor, amount=amount, operation_id=operation
+            )
         except DomainError as error:
             messages.error(request, f"Payout not made: {error.detail}")
             return back

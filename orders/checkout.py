@@ -559,7 +559,8 @@ def _place(
         request_fingerprint=fingerprint,
         placed_at=now if status == Status.PLACED else None,
     )
-    OrderLine.objects.bulk_create(
+    # Kept on the order, so whoever answers the checkout needs no read-back.
+    order.created_lines = OrderLine.objects.bulk_create(
         [
             OrderLine(
                 order=order,

@@ -21,6 +21,11 @@ class PaymentFlow(Protocol):
 
     def offered(self, restaurant: Restaurant) -> bool: ...
 
+    # Optional: ``on_cancelled(order)``, called once an order paid this way was cancelled and
+    # the cancellation committed (outside any transaction and tenant context), to stop what
+    # the method started elsewhere (card payment cancels the order's PaymentIntent). Errors
+    # are logged, never raised: the cancellation stands.
+
 
 @dataclass(frozen=True)
 class PayInPerson:

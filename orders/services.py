@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,9 +13,9 @@ from audit.services import SystemActor
 from customers.services import customer_refresh_stats
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
 from nordkestrel.text import storable
-from orders import notifications
+from orders import notifications, payment_methods
 from orders.models import Order, Status, StatusChange
-from promotions.services import promotion_release
+from promotions.services import promotion_release, promotion_restore
 from staff.auth import Actor
 from staff.roles import Scope
 
@@ -124,6 +126,11 @@ def _cancel(order: Order, *, actor: Actor | SystemActor, reason: str) -> Order:
     # Customer before promotion, the order checkout takes them in (no deadlock).
     customer_refresh_stats(order.customer_id)
     promotion_release(order_id=order.pk)
+    on_cancelled = getattr(payment_methods.get(order.payment_method), "on_cancelled", None)
+    if on_cancelled is not None:
+        # E.g. the card payment's intent is cancelled, so the diner can no longer pay for an
+        # order that will not be made. Robust: a failure there is logged, not the caller's.
+        transaction.on_commit(partial(on_cancelled, order), robust=True)
     audit.record(
         registry.ORDER_CANCELLED,
         actor=actor,
@@ -165,9 +172,11 @@ def order_cancel_unpaid(*, order_id: int, actor: SystemActor, reason: str) -> tu
 
 @transaction.atomic
 def order_mark_refunded(*, order_id: int, actor: Actor | SystemActor) -> Order:
-    """A card order whose payment was refunded in full (from any state it was paid in)."""
+    """A card order whose payment was refunded in full (from any state it was paid in). A
+    cancelled order stays cancelled: it is out of the counts and gave its code use back
+    already, and its refunds show where the money went."""
     order = _locked(order_id)
-    if order.status in (Status.REFUNDED, Status.PENDING_PAYMENT):
+    if order.status in (Status.REFUNDED, Status.PENDING_PAYMENT, Status.CANCELLED):
         return order
     if isinstance(actor, Actor):
         _move(order, Status.REFUNDED, actor_label=actor.member.label, staff_id=actor.member.pk)
@@ -175,4 +184,35 @@ def order_mark_refunded(*, order_id: int, actor: Actor | SystemActor) -> Order:
         _move(order, Status.REFUNDED, actor_label=actor.name, staff_id=None)
     customer_refresh_stats(order.customer_id)
     promotion_release(order_id=order.pk)
+    return order
+
+
+@transaction.atomic
+def order_unmark_refunded(*, order_id: int, actor: SystemActor) -> Order:
+    """A refunded order whose refund failed at Stripe (the money stayed with the restaurant):
+    back to the status it had before, from its history, counted again with its code use.
+    Its timestamps stay as they were; the history shows both moves."""
+    order = _locked(order_id)
+    if order.status != Status.REFUNDED:
+        return order
+    last = (
+        StatusChange.objects.filter(order=order, to_status=Status.REFUNDED)
+        .order_by("-at", "-id")
+        .first()
+    )
+    previous = last.from_status if last is not None and last.from_status else Status.PLACED
+    now = timezone.now()
+    order.status = previous
+    order.refunded_at = None
+    order.save(update_fields=["status", "refunded_at", "updated_at"])
+    StatusChange.objects.create(
+        order=order,
+        from_status=Status.REFUNDED,
+        to_status=previous,
+        actor_label=actor.name,
+        staff_id=None,
+        at=now,
+    )
+    customer_refresh_stats(order.customer_id)
+    promotion_restore(order_id=order.pk)
     return order

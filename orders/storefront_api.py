@@ -118,6 +118,21 @@ def _public_order(public_id: UUID) -> Order | None:
     )
 
 
+def _fresh_order(order: Order) -> Order:
+    """A just-placed order, answered from what checkout wrote (no read-back)."""
+    order.public_lines = [  # type: ignore[attr-defined]
+        {
+            "name": line.name,
+            "options": line.modifiers,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "line_total": line.line_total,
+        }
+        for line in order.created_lines  # type: ignore[attr-defined]
+    ]
+    return order
+
+
 def _order_etag(order: Order) -> str:
     digest = hashlib.sha256(f"{order.updated_at.isoformat()}|{order.status}".encode())
     return f'W/"{digest.hexdigest()[:32]}"'
@@ -309,7 +324,7 @@ class CheckoutView(StorefrontAPIView):
             order, created = place_order(
                 restaurant=restaurant, request=checkout, idempotency_key=key, now=now
             )
-            placed = _public_order(order.public_id)
+            placed = _fresh_order(order) if created else _public_order(order.public_id)
         if placed is None:  # cannot happen: written or found in this restaurant just now
             raise NotFoundError("No such order.")
         return _order_response(placed, restaurant.zone, 201 if created else 200)

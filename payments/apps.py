@@ -8,6 +8,7 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from orders import payment_methods
         from payments import (
+            deletion,  # noqa: F401 - registers the account purge's payments step
             event_handlers,  # noqa: F401 - registers the webhook handlers
             money_events,  # noqa: F401 - refunds, disputes, payouts
         )

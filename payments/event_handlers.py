@@ -12,7 +12,7 @@ from typing import Any
 
 from nordkestrel.errors import ConflictError
 from orders.services import order_cancel_unpaid
-from payments import gateway
+from payments import gateway, money
 from payments.handlers import handles
 from payments.models import Payment, StripeAccount
 from payments.services import STRIPE, payment_record_intent
@@ -50,7 +50,9 @@ def payment_intent_changed(event: dict[str, Any]) -> str:
         order_cancel_unpaid(
             order_id=payment.order_id, actor=STRIPE, reason="The card payment was canceled."
         )
-    return f"payment {payment.status}"
+    # Paid although its order was cancelled meanwhile (staff, expiry): the money goes back.
+    refunded = money.refund_paid_cancelled_order(payment=payment)
+    return refunded or f"payment {payment.status}"
 
 
 @handles("payment_intent.payment_failed")
@@ -64,6 +66,8 @@ def payment_intent_failed(event: dict[str, Any]) -> str:
         return NO_PAYMENT
     if payment.status == Payment.Status.SUCCEEDED:
         return "ignored: the payment already succeeded"
+    if payment.status == Payment.Status.CANCELED:
+        return "ignored: the payment was canceled"
     error = obj.get("last_payment_error")
     message = error.get("message") if isinstance(error, dict) else None
     payment.failure_message = str(message or "The card payment failed.")[:300]

@@ -8,8 +8,9 @@ at a stand-in server on loopback.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import stripe
 from django.conf import settings
@@ -24,9 +25,22 @@ class GatewayError(Exception):
         self.code = code
         self.status = status
 
+    @property
+    def undecided(self) -> bool:
+        """Stripe may not have decided: no answer (a timeout, a dropped connection), its own
+        failure (5xx), the same idempotency key still in progress (409) or a rate limit
+        (429). Only a retry with the same key tells whether it acted."""
+        return self.status is None or self.status in (409, 429) or self.status >= 500
+
 
 class SignatureError(Exception):
     """A webhook whose signature, timestamp or body does not check out."""
+
+
+# Seconds to connect and to wait for each answer. The SDK's default (80 s, per attempt) would
+# hold a staff member's request, and the rows it locks, for minutes when Stripe is slow.
+TIMEOUT = (10.0, 10.0)
+MAX_RETRIES = 2
 
 
 def _client() -> stripe.StripeClient:
@@ -36,8 +50,9 @@ def _client() -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": base} if base else None,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT),
         # Retries reuse the idempotency key, so a retried POST never acts twice.
-        max_network_retries=2,
+        max_network_retries=MAX_RETRIES,
     )
 
 
@@ -100,6 +115,28 @@ def create_account_link(
     return str(link.url)
 
 
+def close_account(*, account_id: str) -> str:
+    """Delete the connected account at Stripe, for a restaurant that left the platform.
+
+    Returns ``"closed"``, or ``"already closed"`` when Stripe no longer knows the account (a
+    repeated call). Deleting, not rejecting: rejection is Stripe's verdict on a suspicious
+    account and would mark the business as one. Stripe refuses while a live account still
+    holds a balance (a GatewayError). A DELETE is idempotent by itself: Stripe takes no
+    idempotency key on it.
+    """
+    try:
+        _call(
+            lambda params, options: _client().v1.accounts.delete(account_id, params, options),
+            {},
+            {},
+        )
+    except GatewayError as error:
+        if error.status == 404:
+            return "already closed"
+        raise
+    return "closed"
+
+
 # --- Payments ----------------------------------------------------------------------------------
 
 
@@ -156,6 +193,22 @@ def create_payment_intent(
     return intent_from(intent)
 
 
+def cancel_payment_intent(*, account_id: str, payment_intent_id: str, operation_id: str) -> Intent:
+    """Cancel an intent that must not be paid any more (its order was cancelled). Stripe
+    refuses (a GatewayError) once the intent succeeded or is processing."""
+    intent = _call(
+        lambda params, options: _client().v1.payment_intents.cancel(
+            payment_intent_id, params, options
+        ),
+        {},
+        {
+            "stripe_account": account_id,
+            "idempotency_key": f"payment-intent-cancel-{operation_id}",
+        },
+    )
+    return intent_from(intent)
+
+
 def retrieve_payment_intent(*, account_id: str, payment_intent_id: str) -> Intent:
     intent = _call(
         lambda params, options: _client().v1.payment_intents.retrieve(
@@ -167,6 +220,13 @@ def retrieve_payment_intent(*, account_id: str, payment_intent_id: str) -> Inten
     return intent_from(intent)
 
 
+class RefundResult(NamedTuple):
+    id: str
+    status: str
+    # Stripe's creation time (epoch seconds).
+    created: int
+
+
 def create_refund(
     *,
     account_id: str,
@@ -175,19 +235,25 @@ def create_refund(
     refund_application_fee: bool,
     reason: str,
     operation_id: str,
-) -> tuple[str, str]:
-    """(refund id, status)."""
+) -> RefundResult:
+    """The refund Stripe made (or, for a repeated ``operation_id``, made before). The
+    operation rides along in the metadata, so the refund's webhooks name it too."""
     refund = _call(
         _client().v1.refunds.create,
         {
             "payment_intent": payment_intent_id,
             "amount": amount,
             "refund_application_fee": refund_application_fee,
-            "metadata": {"reason": reason[:500]},
+            "metadata": {"reason": reason[:500], "operation": operation_id},
         },
         {"stripe_account": account_id, "idempotency_key": f"refund-{operation_id}"},
     )
-    return str(refund.id), str(refund.status)
+    created = refund.to_dict().get("created")
+    return RefundResult(
+        id=str(refund.id),
+        status=str(refund.status),
+        created=created if isinstance(created, int) else int(time.time()),
+    )
 
 
 # --- Balance and payouts -------------------------------------------------------------------
@@ -210,10 +276,20 @@ def list_payouts(*, account_id: str, limit: int = 20) -> list[dict[str, Any]]:
 def create_instant_payout(
     *, account_id: str, amount: int, currency: str, operation_id: str
 ) -> dict[str, Any]:
+    """The payout, keyed by the account and our operation: a repeated operation gets the
+    same payout back. The operation is in its metadata, so the payout list names it."""
     payout = _call(
         _client().v1.payouts.create,
-        {"amount": amount, "currency": currency.lower(), "method": "instant"},
-        {"stripe_account": account_id, "idempotency_key": f"payout-{operation_id}"},
+        {
+            "amount": amount,
+            "currency": currency.lower(),
+            "method": "instant",
+            "metadata": {"operation": operation_id},
+        },
+        {
+            "stripe_account": account_id,
+            "idempotency_key": f"payout-{account_id}-{operation_id}",
+        },
     )
     return payout.to_dict()
 

@@ -80,7 +80,13 @@ class Payment(TenantModel):
     amount = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     application_fee_amount = models.PositiveIntegerField()
+    # What Stripe counts as refunded on the charge, as we know it now (``payments.money``
+    # derives it from the newest charge event and our own refunds' fates).
     amount_refunded = models.PositiveIntegerField(default=0)
+    # The newest charge event applied: the charge's ``amount_refunded`` and the event's
+    # ``created``.
+    charge_refunded = models.PositiveIntegerField(default=0)
+    charge_refunded_as_of = models.BigIntegerField(default=0)
     failure_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
@@ -104,12 +110,16 @@ class Payment(TenantModel):
 
 
 class Refund(TenantModel):
+    """A refund we asked Stripe for. Reserved (pending, no ``refund_id``) before Stripe is
+    asked; ``refund_id`` is set once Stripe's answer or webhook tells us of it."""
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    # Our operation id: the idempotency key of the refund's POST to Stripe.
+    # Derived from the caller's operation id (per restaurant): the idempotency key of the
+    # refund's POST to Stripe, so a retried operation finds its refund and repeats nothing.
     key = models.UUIDField(default=uuid.uuid4, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     refund_id = models.CharField(max_length=64, blank=True)
@@ -118,7 +128,15 @@ class Refund(TenantModel):
     refund_application_fee = models.BooleanField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     failure_message = models.CharField(max_length=300, blank=True)
+    # Who asked (audited as theirs whoever learns Stripe's answer); none for automatic ones.
+    staff = models.ForeignKey(
+        "staff.StaffMember", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     staff_label = models.CharField(max_length=200)
+    # Stripe's ``created`` of the refund (0 until Stripe tells us of it) and the time of the
+    # event that reported its failure: which charge events already count them.
+    stripe_created = models.BigIntegerField(default=0)
+    failed_as_of = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantModel.Meta):
@@ -158,6 +176,10 @@ class Dispute(TenantModel):
 
 class Payout(TenantModel):
     payout_id = models.CharField(max_length=64)
+    # The operation (a form's or a client's Idempotency-Key) that asked for this payout here;
+    # blank for payouts Stripe made on its schedule. Set once, by the first request that
+    # claims the payout, which is the one audited.
+    operation_id = models.CharField(max_length=64, blank=True)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     method = models.CharField(max_length=20, default="standard")
@@ -172,6 +194,11 @@ class Payout(TenantModel):
         constraints = [
             *TenantModel.Meta.constraints,
             models.UniqueConstraint(fields=["restaurant", "payout_id"], name="payout_unique"),
+            models.UniqueConstraint(
+                fields=["restaurant", "operation_id"],
+                condition=~models.Q(operation_id=""),
+                name="payout_operation_unique",
+            ),
         ]
 
     def __str__(self) -> str:

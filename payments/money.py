@@ -9,33 +9,40 @@ never moves backwards.
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Sum
 
 from audit import registry
 from audit import services as audit
+from audit.services import SystemActor
 from menus.money import to_major
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
-from orders.models import Order
-from orders.services import order_mark_refunded
+from nordkestrel.text import storable
+from orders.models import Order, Status
+from orders.services import order_mark_refunded, order_unmark_refunded
 from payments import gateway
 from payments.models import Dispute, Payment, Payout, Refund, StripeAccount
 from payments.services import STRIPE, connected_account
 from staff.auth import Actor
 from staff.roles import Scope
-from tenants.context import current_restaurant
+from tenants.context import current_restaurant, tenant_context
+from tenants.models import Restaurant
+
+logger = logging.getLogger(__name__)
 
 REASON_MAX = 300
 # A Stripe amount is at most eight digits in most currencies; anything larger is a typo.
 AMOUNT_MAX = 99_999_999
-OPERATION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+OPERATION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class ProviderError(DomainError):
@@ -84,20 +91,112 @@ def _major(minor: int, currency: str) -> str:
 
 
 # --- Refunds ---------------------------------------------------------------------------------
+#
+# A refund is made in three steps, so that a retried request never refunds twice and Stripe is
+# never called with a row lock held:
+#
+# 1. Reserve (one transaction, the payment locked): the caller's operation id gives the
+#    refund's key (per restaurant); a key seen before replays its refund. Otherwise what remains
+#    is checked and a pending refund row without ``refund_id`` is written and committed: it
+#    holds its amount against concurrent refunds from now on.
+# 2. Ask Stripe (no transaction, no lock), with the key as the idempotency key and in the
+#    refund's metadata.
+# 3. Settle (one transaction, the payment locked): Stripe's answer is recorded, unless a webhook
+#    recorded the refund first. A definite refusal (4xx) fails the refund; no answer (a timeout,
+#    a 5xx, the key still in use, a rate limit) leaves it unconfirmed: still pending, still
+#    holding its amount, settled later by its webhook (which names the key), by a retry of the
+#    same operation or by the ``settle-unconfirmed-refunds`` periodic job (Stripe replays its
+#    answer under the same key; nothing is refunded twice).
+#
+# The steps commit on their own, so the refund API view and the order page's refund form run
+# outside the request's transaction (``atomic_request = False``): an error answer does not
+# undo a reservation that Stripe may already have acted on.
+#
+# What is refunded follows Stripe's own figure, the charge's ``amount_refunded``, which counts
+# a refund from the moment Stripe creates it (pending or not) and drops it again if it fails.
+# ``Payment.amount_refunded`` is that figure as we know it now: the newest ``charge.refunded``
+# event's amount (``charge_refunded``, as of the event's ``created``, ``t``), plus our refunds
+# Stripe created after ``t`` that have not failed, less our refunds the event counted that
+# failed since (a failure at ``t`` or later). Stripe's times are whole seconds: a refund created
+# in the event's second is taken as counted by it, and a failure in that second as not yet
+# reflected in it; the next charge event settles any doubt. An order whose figure reaches the
+# amount paid is refunded; if a failure brings it back below, the order returns to the status it
+# had. What remains to refund is the amount paid, less that figure, less our unconfirmed refunds
+# (reserved, not yet known to be at Stripe). An unconfirmed refund that Stripe did make may be
+# in a charge event's amount already: until it is settled, what remains reads low, never high.
+
+# Refund keys are uuid5(this namespace, "<restaurant id>:<operation id>").
+REFUND_KEYS = uuid.UUID("1b7e1d2c-4f0a-5a8e-9c3d-6f2b8a0e4d71")
+
+
+def operation(value: Any) -> str:
+    """A caller's operation id (an ``Idempotency-Key`` header or a form's hidden field)."""
+    if not isinstance(value, str) or not OPERATION_ID.fullmatch(value):
+        raise InvalidInput(
+            "Send an Idempotency-Key of 8 to 64 letters, digits, - or _.", attr="idempotency_key"
+        )
+    return value
+
+
+def refund_key(restaurant_id: int, operation_id: str) -> uuid.UUID:
+    return uuid.uuid5(REFUND_KEYS, f"{restaurant_id}:{operation_id}")
+
+
+class RefundUnconfirmed(ProviderError):
+    code = "refund_unconfirmed"
+
+
+UNCONFIRMED = (
+    "Stripe did not confirm the refund in time; it may have been made. It stays pending and "
+    "holds its amount until Stripe tells us; sending the same request again (the same "
+    "Idempotency-Key) asks Stripe again and never refunds twice."
+)
+
+
+def _unconfirmed(payment: Payment) -> models.QuerySet[Refund]:
+    return Refund.objects.filter(payment=payment, status=Refund.Status.PENDING, refund_id="")
+
+
+def _held(payment: Payment) -> int:
+    return int(_unconfirmed(payment).aggregate(total=Sum("amount"))["total"] or 0)
 
 
 def refund_remaining(payment: Payment) -> int:
-    """What can still be refunded: the captured amount less what Stripe has refunded and
-    less our refunds still pending at Stripe."""
+    """What can still be refunded: the amount paid less Stripe's refunded figure and less
+    our refunds Stripe has not confirmed yet."""
     if payment.status != Payment.Status.SUCCEEDED:
         return 0
-    return max(0, payment.amount - payment.amount_refunded - _total(payment, Refund.Status.PENDING))
+    return max(0, payment.amount - payment.amount_refunded - _held(payment))
 
 
-def _total(payment: Payment, status: str) -> int:
-    """The sum of the payment's refunds in ``status``."""
-    refunds = Refund.objects.filter(payment=payment, status=status)
-    return int(refunds.aggregate(total=Sum("amount"))["total"] or 0)
+def _charge_figure(payment: Payment, refunds: list[Refund]) -> int:
+    """The charge's ``amount_refunded`` as we know it now (the rule above)."""
+    as_of = payment.charge_refunded_as_of
+    figure = payment.charge_refunded
+    for refund in refunds:
+        counted = refund.stripe_created <= as_of
+        if refund.status == Refund.Status.FAILED:
+            if counted and refund.failed_as_of >= as_of:
+                figure -= refund.amount
+        elif not counted:
+            figure += refund.amount
+    return max(0, min(payment.amount, figure))
+
+
+def _recount(payment: Payment, *, actor: Actor | SystemActor) -> None:
+    """Recompute the locked payment's refunded figure; the order follows it."""
+    known = Refund.objects.filter(payment=payment, stripe_created__gt=0)
+    before = payment.amount_refunded
+    payment.amount_refunded = _charge_figure(payment, list(known))
+    payment.save(
+        update_fields=["amount_refunded", "charge_refunded", "charge_refunded_as_of", "updated_at"]
+    )
+    if payment.status != Payment.Status.SUCCEEDED:
+        return
+    if payment.amount_refunded >= payment.amount:
+        order_mark_refunded(order_id=payment.order_id, actor=actor)
+    elif before >= payment.amount:
+        order_unmark_refunded(order_id=payment.order_id, actor=STRIPE)
 
 
 def _clean_reason(reason: Any) -> str:
@@ -106,14 +205,13 @@ def _clean_reason(reason: Any) -> str:
     reason = reason.strip()
     if len(reason) > REASON_MAX:
         raise InvalidInput(f"Use at most {REASON_MAX} characters.", attr="reason")
-    if "\x00" in reason:
+    if not storable(reason):
         raise InvalidInput("That text contains a character we cannot store.", attr="reason")
     return reason
 
 
 def _refundable_payment(order_id: int) -> Payment:
-    """The order's card payment, locked: concurrent refunds of one payment take turns, and
-    the ``charge.refunded`` webhook waits for a refund in progress."""
+    """The order's card payment, locked: refunds of one payment and its webhooks take turns."""
     payment = Payment.objects.select_for_update(of=("self",)).filter(order_id=order_id).first()
     if payment is None:
         if not Order.objects.filter(pk=order_id).exists():
@@ -131,96 +229,234 @@ def _refundable_payment(order_id: int) -> Payment:
 
 
 REFUND_STATUS = {
+    "pending": Refund.Status.PENDING,
+    "requires_action": Refund.Status.PENDING,
     "succeeded": Refund.Status.SUCCEEDED,
     "failed": Refund.Status.FAILED,
     "canceled": Refund.Status.FAILED,
 }
 
 
-def refund_create(*, actor: Actor, order_id: int, amount: Any, reason: Any) -> Refund:
-    """Refund ``amount`` (minor units) of the order's card payment, in full or in part.
+def refund_create(
+    *, actor: Actor, order_id: int, amount: Any, reason: Any, operation_id: Any
+) -> tuple[Refund, bool]:
+    """Refund ``amount`` (minor units) of the order's card payment, in full or in part, as the
+    operation ``operation_id``; returns the refund and whether it was made before (a replay).
 
-    Decided under a lock on the payment, held until Stripe has answered and the answer is
-    recorded: never more than remains, however many refunds run at once, and the
-    ``charge.refunded`` webhook (which takes the same lock) finds this refund already
-    counted. The refund row is written before Stripe is asked; its key is the idempotency
-    key, so the SDK's retries never refund twice. A full refund moves the order to
-    ``refunded``. Stripe's refusal marks the refund failed, changes nothing else and raises
-    :class:`ProviderError` (a caller that rolls back on errors, as the API does, keeps no
-    failed row).
+    Runs its three steps in transactions of its own (see above): call it outside a
+    transaction, as the API and the dashboard do, or the caller's transaction keeps the
+    reservation uncommitted and the payment locked while Stripe is asked. Raises
+    :class:`ProviderError` when Stripe refuses (the refund is kept, failed) and
+    :class:`RefundUnconfirmed` when Stripe gave no answer (kept, pending); the same operation
+    replays either answer.
     """
     actor.require(Scope.PAYMENTS_REFUND)
     amount = _amount(amount)
     reason = _clean_reason(reason)
-    failure: gateway.GatewayError | None = None
-    with transaction.atomic():
-        payment = _refundable_payment(order_id)
-        remaining = refund_remaining(payment)
-        if remaining <= 0:
-            raise ConflictError(
-                "This payment has been refunded in full already.", code="fully_refunded"
-            )
-        if amount > remaining:
-            raise ConflictError(
-                f"At most {_major(remaining, payment.currency)} can still be refunded.",
-                code="exceeds_refundable",
-                attr="amount",
-            )
-        refund = Refund.objects.create(
-            payment=payment,
-            amount=amount,
-            reason=reason,
-            refund_application_fee=settings.REFUND_APPLICATION_FEE,
-            staff_label=actor.member.label[:200],
+    key = refund_key(actor.restaurant.pk, operation(operation_id))
+    with tenant_context(actor.restaurant):
+        refund, replayed = _refund_reserve(
+            actor=actor, order_id=order_id, amount=amount, reason=reason, key=key
         )
-        try:
-            refund_id, stripe_status = gateway.create_refund(
-                account_id=payment.account_id,
-                payment_intent_id=payment.payment_intent_id,
-                amount=amount,
-                refund_application_fee=refund.refund_application_fee,
-                reason=reason,
-                operation_id=str(refund.key),
-            )
-        except gateway.GatewayError as error:
-            failure = error
-            refund.status = Refund.Status.FAILED
-            refund.failure_message = error.detail[:300]
-            refund.save(update_fields=["status", "failure_message"])
-        else:
-            refund.refund_id = refund_id
-            refund.status = REFUND_STATUS.get(stripe_status, Refund.Status.PENDING)
-            if refund.status == Refund.Status.FAILED:
-                refund.failure_message = "Stripe could not refund this payment."
-            refund.save(update_fields=["refund_id", "status", "failure_message"])
-            if refund.status != Refund.Status.FAILED:
-                _refund_issued(actor, payment, refund, remaining)
-    if failure is not None:
-        raise _provider_error(failure)
+    failure: gateway.GatewayError | None = None
+    if _unsettled(refund):
+        refund, failure = _refund_send(actor.restaurant, refund)
     if refund.status == Refund.Status.FAILED:
-        raise ProviderError(refund.failure_message, code="refund_failed")
+        if failure is not None:
+            raise _provider_error(failure)
+        raise ProviderError(f"Stripe: {refund.failure_message}", code="refund_failed")
+    if _unsettled(refund):
+        raise RefundUnconfirmed(UNCONFIRMED)
+    return refund, replayed
+
+
+def _unsettled(refund: Refund) -> bool:
+    return refund.status == Refund.Status.PENDING and not refund.refund_id
+
+
+def _refund_reserve(
+    *, actor: Actor, order_id: int, amount: int, reason: str, key: uuid.UUID
+) -> tuple[Refund, bool]:
+    payment = _refundable_payment(order_id)
+    existing = Refund.objects.filter(key=key).first()
+    if existing is not None:
+        if (existing.payment_id, existing.amount, existing.reason) != (payment.pk, amount, reason):
+            raise ConflictError(
+                "This Idempotency-Key was used for another refund.",
+                code="idempotency_key_reused",
+                attr="idempotency_key",
+            )
+        existing.payment = payment
+        return existing, True
+    remaining = refund_remaining(payment)
+    if remaining <= 0:
+        raise ConflictError(
+            "This payment has been refunded in full already.", code="fully_refunded"
+        )
+    if amount > remaining:
+        raise ConflictError(
+            f"At most {_major(remaining, payment.currency)} can still be refunded.",
+            code="exceeds_refundable",
+            attr="amount",
+        )
+    refund = Refund.objects.create(
+        payment=payment,
+        key=key,
+        amount=amount,
+        reason=reason,
+        refund_application_fee=settings.REFUND_APPLICATION_FEE,
+        staff=actor.member,
+        staff_label=actor.member.label[:200],
+    )
+    return refund, False
+
+
+def _refund_send(
+    restaurant: Restaurant, refund: Refund
+) -> tuple[Refund, gateway.GatewayError | None]:
+    """Steps 2 and 3 for a reserved or unconfirmed refund (no transaction may be open)."""
+    payment = refund.payment
+    result: gateway.RefundResult | None = None
+    failure: gateway.GatewayError | None = None
+    try:
+        result = gateway.create_refund(
+            account_id=payment.account_id,
+            payment_intent_id=payment.payment_intent_id,
+            amount=refund.amount,
+            refund_application_fee=refund.refund_application_fee,
+            reason=refund.reason,
+            operation_id=str(refund.key),
+        )
+    except gateway.GatewayError as error:
+        failure = error
+    with tenant_context(restaurant):
+        return _refund_settle(refund.pk, result, failure), failure
+
+
+def refund_retry(*, restaurant: Restaurant, refund: Refund) -> Refund:
+    """Ask Stripe again, under the same key, for a refund it has not confirmed (its answer
+    was lost, or the request never reached Stripe): Stripe replays the refund it made or
+    makes it now, never a second one. For the periodic job; no transaction may be open."""
+    refund, _ = _refund_send(restaurant, refund)
     return refund
 
 
-def _refund_issued(actor: Actor, payment: Payment, refund: Refund, remaining: int) -> None:
-    if refund.status == Refund.Status.SUCCEEDED:
-        payment.amount_refunded = min(payment.amount, payment.amount_refunded + refund.amount)
-        payment.save(update_fields=["amount_refunded", "updated_at"])
-    if payment.amount_refunded >= payment.amount:
-        order_mark_refunded(order_id=payment.order_id, actor=actor)
-    order = Order.objects.get(pk=payment.order_id)
-    audit.record(
-        registry.PAYMENT_REFUNDED,
-        actor=actor,
-        target=order,
-        changes={
-            "amount": {"before": None, "after": refund.amount},
-            "reason": {"before": "", "after": refund.reason},
-            "remaining": {"before": remaining, "after": remaining - refund.amount},
-            "refund_application_fee": {"before": None, "after": refund.refund_application_fee},
-            "status": {"before": None, "after": refund.status},
-        },
+def _refund_settle(
+    refund_pk: int, result: gateway.RefundResult | None, failure: gateway.GatewayError | None
+) -> Refund:
+    payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_pk)
+    payment = Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+    refund = Refund.objects.select_for_update(of=("self",)).get(pk=refund_pk)
+    refund.payment = payment
+    if not _unsettled(refund):
+        return refund  # its webhook, or a concurrent retry, recorded it first
+    if result is not None:
+        _refund_learned(refund, refund_id=result.id, status=result.status, created=result.created)
+    elif failure is not None and not failure.undecided:
+        refund.status = Refund.Status.FAILED
+        refund.failure_message = failure.detail[:300]
+        refund.save(update_fields=["status", "failure_message"])
+    return refund
+
+
+def _refund_actor(refund: Refund) -> Actor | SystemActor:
+    """Who made the refund, for its audit row and the order's history, whoever settles it."""
+    return Actor(member=refund.staff) if refund.staff is not None else STRIPE
+
+
+def _refund_learned(
+    refund: Refund,
+    *,
+    refund_id: str,
+    status: str,
+    created: int,
+    failure_reason: str = "",
+    as_of: int = 0,
+) -> None:
+    """Stripe made the refund (``refund.payment`` is locked): record it, audit it as made by
+    whoever asked for it (once: this runs once per refund), and recount."""
+    payment = refund.payment
+    remaining = refund_remaining(payment)  # this refund is still held here
+    refund.refund_id = refund_id[:64]
+    refund.stripe_created = created
+    refund.status = REFUND_STATUS.get(status, Refund.Status.PENDING)
+    if refund.status == Refund.Status.FAILED:
+        refund.failed_as_of = max(as_of, created)
+        refund.failure_message = (failure_reason or "Stripe could not refund this payment.")[:300]
+    refund.save(
+        update_fields=["refund_id", "stripe_created", "status", "failed_as_of", "failure_message"]
     )
+    actor = _refund_actor(refund)
+    if refund.status != Refund.Status.FAILED:
+        audit.record(
+            registry.PAYMENT_REFUNDED,
+            actor=actor,
+            target=Order.objects.get(pk=payment.order_id),
+            changes={
+                "amount": {"before": None, "after": refund.amount},
+                "reason": {"before": "", "after": refund.reason},
+                "remaining": {"before": remaining + refund.amount, "after": remaining},
+                "refund_application_fee": {"before": None, "after": refund.refund_application_fee},
+                "status": {"before": None, "after": refund.status},
+            },
+        )
+    _recount(payment, actor=actor)
+
+
+def refund_paid_cancelled_order(*, payment: Payment) -> str | None:
+    """A card payment that went through after its order was cancelled unpaid (the diner paid
+    as staff cancelled, or after the order expired): the whole amount goes back at once,
+    audited as Stripe's. None when the payment's order is not such an order.
+
+    Runs in the webhook's transaction with the payment locked, Stripe called in between:
+    the event stays unprocessed until the money is back, so an answer that does not come
+    makes the webhook fail and Stripe's retry asks again under the same key. A definite
+    refusal is recorded (a failed refund for staff to see) and logged.
+    """
+    order = Order.objects.get(pk=payment.order_id)
+    if payment.status != Payment.Status.SUCCEEDED or order.status != Status.CANCELLED:
+        return None
+    if order.placed_at is not None:
+        return None  # paid and placed, then cancelled by staff: refunding is their call
+    key = refund_key(payment.restaurant_id, f"cancelled-order-{payment.payment_intent_id}")
+    refund = Refund.objects.select_for_update(of=("self",)).filter(key=key).first()
+    if refund is None:
+        amount = refund_remaining(payment)
+        if amount <= 0:
+            return "refunded already"
+        refund = Refund.objects.create(
+            payment=payment,
+            key=key,
+            amount=amount,
+            reason="The order was cancelled before its payment went through.",
+            refund_application_fee=settings.REFUND_APPLICATION_FEE,
+            staff_label=STRIPE.name,
+        )
+    refund.payment = payment
+    if not _unsettled(refund):
+        return f"refund {refund.status}"
+    try:
+        result = gateway.create_refund(
+            account_id=payment.account_id,
+            payment_intent_id=payment.payment_intent_id,
+            amount=refund.amount,
+            refund_application_fee=refund.refund_application_fee,
+            reason=refund.reason,
+            operation_id=str(refund.key),
+        )
+    except gateway.GatewayError as error:
+        if error.undecided:
+            raise
+        logger.error(
+            "Stripe refused to refund a payment whose order was cancelled",
+            extra={"payment_intent_id": payment.payment_intent_id, "detail": error.detail},
+        )
+        refund.status = Refund.Status.FAILED
+        refund.failure_message = error.detail[:300]
+        refund.save(update_fields=["status", "failure_message"])
+        return f"the order was cancelled; the automatic refund failed: {error.detail}"
+    _refund_learned(refund, refund_id=result.id, status=result.status, created=result.created)
+    return f"the order was cancelled: refunded in full ({refund.status})"
 
 
 def refunds_of(order: Order) -> list[Refund]:
@@ -244,65 +480,120 @@ def _payment_for(*, payment_intent_id: str, charge_id: str) -> Payment | None:
 
 
 @transaction.atomic
-def refund_sync_charge(*, payment_intent_id: str, charge_id: str, amount_refunded: int) -> str:
-    """Apply a charge's ``amount_refunded`` (absolute, so a repeated or late event is
-    harmless; it never decreases). Money refunded outside this app (Stripe's dashboard) is
-    audited as Stripe's; our own refunds are already counted when this arrives, as the
-    payment stays locked until they are recorded."""
+def refund_sync_charge(
+    *, payment_intent_id: str, charge_id: str, amount_refunded: int, as_of: int
+) -> str:
+    """Apply a ``charge.refunded`` event: Stripe's refunded figure as of the event's
+    ``created`` (absolute, and it may go down; an older event than the one applied changes
+    nothing). Money refunded outside this app (Stripe's dashboard) is audited as Stripe's."""
     payment = _payment_for(payment_intent_id=payment_intent_id, charge_id=charge_id)
     if payment is None:
         return "no payment of this restaurant has this charge"
     if charge_id and not payment.charge_id:
         payment.charge_id = charge_id
         payment.save(update_fields=["charge_id", "updated_at"])
+    if as_of < payment.charge_refunded_as_of:
+        return "older than the refunds already applied"
     before = payment.amount_refunded
-    after = min(payment.amount, max(before, max(0, amount_refunded)))
-    if after != before:
-        payment.amount_refunded = after
-        payment.save(update_fields=["amount_refunded", "updated_at"])
-        # Stripe's total may already count our refunds still pending there: not news.
-        if after - before > _total(payment, Refund.Status.PENDING):
-            audit.record(
-                registry.PAYMENT_REFUNDED,
-                actor=STRIPE,
-                target=Order.objects.get(pk=payment.order_id),
-                changes={"amount_refunded": {"before": before, "after": after}},
-            )
-    full = payment.status == Payment.Status.SUCCEEDED and after >= payment.amount
-    if full:
-        order_mark_refunded(order_id=payment.order_id, actor=STRIPE)
+    payment.charge_refunded = min(payment.amount, max(0, amount_refunded))
+    payment.charge_refunded_as_of = as_of
+    _recount(payment, actor=STRIPE)
+    after = payment.amount_refunded
+    # Our unconfirmed refunds may be in Stripe's figure already: not news.
+    if after - before > _held(payment):
+        audit.record(
+            registry.PAYMENT_REFUNDED,
+            actor=STRIPE,
+            target=Order.objects.get(pk=payment.order_id),
+            changes={"amount_refunded": {"before": before, "after": after}},
+        )
     if after == before:
         return "refund already recorded"
-    return "refunded in full" if full else f"refunded {after} of {payment.amount}"
+    return (
+        "refunded in full" if after >= payment.amount else f"refunded {after} of {payment.amount}"
+    )
+
+
+class RefundNotSettled(Exception):
+    """A refund event that may be about a refund of ours not yet settled: raised so the
+    webhook answers 5xx and Stripe delivers the event again later."""
 
 
 @transaction.atomic
-def refund_sync(*, refund_id: str, status: str, failure_reason: str) -> str:
-    """A refund's later fate (one that Stripe first reported as pending)."""
-    refund = (
-        Refund.objects.select_for_update(of=("self",)).filter(refund_id=refund_id).first()
-        if refund_id
-        else None
+def refund_sync(*, obj: dict[str, Any], as_of: int) -> str:
+    """A refund as its event reports it (``refund.*``, ``charge.refund.updated``).
+
+    Found by its id, or, while we have no id for it (its request is in flight or got no
+    answer), by the key in its metadata. The payment is locked first, as the refund's own
+    steps lock it. A refund of ours whose fate changes (pending → succeeded, pending or
+    succeeded → failed) is recounted; a failed one stays failed.
+    """
+    refund_id = _id(obj.get("id"))
+    status = str(obj.get("status") or "")
+    failure_reason = str(obj.get("failure_reason") or "")
+    payment = _payment_for(
+        payment_intent_id=_id(obj.get("payment_intent")), charge_id=_id(obj.get("charge"))
     )
+    if payment is None and refund_id:
+        known = Refund.objects.filter(refund_id=refund_id).values_list("payment_id").first()
+        if known is not None:
+            payment = Payment.objects.select_for_update(of=("self",)).get(pk=known[0])
+    if payment is None:
+        return "no payment of this restaurant has this refund"
+    mine = Refund.objects.select_for_update(of=("self",)).filter(payment=payment)
+    refund = mine.filter(refund_id=refund_id).first() if refund_id else None
+    if refund is None and (key := _metadata_key(obj)) is not None:
+        refund = mine.filter(key=key, refund_id="").first()
     if refund is None:
+        if _unconfirmed(payment).exists():
+            raise RefundNotSettled(
+                f"Refund {refund_id} may be one of ours not settled yet; waiting for a retry."
+            )
         return "not a refund made here"
+    refund.payment = payment
+    if not refund.refund_id:
+        if refund.status != Refund.Status.PENDING:
+            return "no change"
+        created = _int(obj.get("created")) or as_of
+        _refund_learned(
+            refund,
+            refund_id=refund_id,
+            status=status,
+            created=created,
+            failure_reason=failure_reason,
+            as_of=as_of,
+        )
+        return f"refund {refund.status}"
     new_status = REFUND_STATUS.get(status)
-    if new_status is None or refund.status != Refund.Status.PENDING:
+    if new_status is None or new_status == refund.status:
         return "no change"
+    if refund.status == Refund.Status.FAILED or new_status == Refund.Status.PENDING:
+        return "no change"  # a failed refund stays failed; a settled one is not pending again
     refund.status = new_status
+    fields = ["status"]
     if new_status == Refund.Status.FAILED:
+        refund.failed_as_of = as_of
         refund.failure_message = (failure_reason or "Stripe could not refund this payment.")[:300]
-    refund.save(update_fields=["status", "failure_message"])
-    if new_status == Refund.Status.SUCCEEDED:
-        payment = Payment.objects.select_for_update(of=("self",)).get(pk=refund.payment_id)
-        # Ours only: the charge's own total (charge.refunded) may already count this one.
-        ours = _total(payment, Refund.Status.SUCCEEDED)
-        if ours > payment.amount_refunded:
-            payment.amount_refunded = min(payment.amount, ours)
-            payment.save(update_fields=["amount_refunded", "updated_at"])
-        if payment.amount_refunded >= payment.amount:
-            order_mark_refunded(order_id=payment.order_id, actor=STRIPE)
+        fields += ["failed_as_of", "failure_message"]
+    refund.save(update_fields=fields)
+    _recount(payment, actor=STRIPE)
     return f"refund {new_status}"
+
+
+def _id(value: Any) -> str:
+    """An id given as a string, or an expanded object's id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def _metadata_key(obj: dict[str, Any]) -> uuid.UUID | None:
+    metadata = obj.get("metadata")
+    value = metadata.get("operation") if isinstance(metadata, dict) else None
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 # --- Balance and payouts ---------------------------------------------------------------------
@@ -401,18 +692,31 @@ def payouts_overview(*, actor: Actor) -> PayoutOverview:
     )
 
 
-def payout_instant(*, actor: Actor, amount: Any, operation_id: str) -> Payout:
+def payout_instant(*, actor: Actor, amount: Any, operation_id: Any) -> tuple[Payout, bool]:
     """An instant payout of ``amount`` (minor units, the restaurant's currency) to the
-    account's bank card or account, where Stripe allows it.
+    account's bank card or account, where Stripe allows it, as the operation
+    ``operation_id`` (a form's or a client's key); returns the payout and whether the
+    operation had made it before (a replay).
 
-    ``operation_id`` is ours (a form's or a client's key): sending it again repeats nothing
-    at Stripe, and the payout is recorded and audited once.
+    A repeated operation finds its payout before the balance is read (the balance has
+    dropped by then) and repeats nothing. A payout is audited once, by the first request of
+    its operation that claims it, also when Stripe's ``payout.created`` webhook recorded it
+    first. When the balance no longer allows the amount, Stripe's recent payouts are checked
+    for one this operation made whose answer was lost.
     """
     actor.require(Scope.PAYOUTS_TRIGGER)
     amount = _amount(amount)
-    if not OPERATION_ID.match(operation_id):
-        raise InvalidInput("Use 8 to 64 letters, digits, - or _.", attr="idempotency_key")
+    operation_id = operation(operation_id)
     account = _account()
+    existing = Payout.objects.filter(operation_id=operation_id).first()
+    if existing is not None:
+        if existing.amount != amount:
+            raise ConflictError(
+                "This Idempotency-Key was used for another payout.",
+                code="idempotency_key_reused",
+                attr="idempotency_key",
+            )
+        return existing, True
     if not account.payouts_enabled:
         raise ConflictError(
             "Stripe has not enabled payouts for this account yet.", code="payouts_disabled"
@@ -420,9 +724,14 @@ def payout_instant(*, actor: Actor, amount: Any, operation_id: str) -> Payout:
     currency = current_restaurant().currency.upper()
     try:
         balance = gateway.retrieve_balance(account_id=account.account_id)
+        instant = next((f.instant_available for f in _funds(balance) if f.currency == currency), 0)
+        # An earlier request of this operation may have paid out with its answer lost: the
+        # balance no longer shows the money, Stripe's recent payouts show the payout.
+        made = _payout_of_operation(account.account_id, operation_id) if amount > instant else None
     except gateway.GatewayError as error:
         raise _provider_error(error) from None
-    instant = next((f.instant_available for f in _funds(balance) if f.currency == currency), 0)
+    if made is not None:
+        return _payout_claim(actor, made, operation_id, currency), False
     if instant <= 0:
         raise ConflictError(
             "Stripe offers no instant payout for this account right now.",
@@ -444,10 +753,25 @@ def payout_instant(*, actor: Actor, amount: Any, operation_id: str) -> Payout:
         )
     except gateway.GatewayError as error:
         raise _provider_error(error) from None
-    info = _payout_info(created)
+    return _payout_claim(actor, created, operation_id, currency), False
+
+
+def _payout_of_operation(account_id: str, operation_id: str) -> dict[str, Any] | None:
+    """The payout this operation made at Stripe, among the account's recent ones."""
+    for payout in gateway.list_payouts(account_id=account_id):
+        metadata = payout.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("operation") == operation_id:
+            return payout
+    return None
+
+
+def _payout_claim(actor: Actor, obj: dict[str, Any], operation_id: str, currency: str) -> Payout:
+    """Record the payout Stripe made for the operation (or find it, recorded by its webhook or
+    a concurrent request) and, under its lock, claim it for the operation: the first claim is
+    audited, a later one finds it claimed."""
+    info = _payout_info(obj)
     with transaction.atomic():
-        # A webhook may have recorded it already; a repeated operation finds its own row.
-        payout, new = Payout.objects.get_or_create(
+        payout, _ = Payout.objects.get_or_create(
             payout_id=info.payout_id,
             defaults={
                 "amount": info.amount,
@@ -458,17 +782,25 @@ def payout_instant(*, actor: Actor, amount: Any, operation_id: str) -> Payout:
                 "failure_message": info.failure_message[:300],
             },
         )
-        if new:
-            audit.record(
-                registry.PAYOUT_TRIGGERED,
-                actor=actor,
-                target=payout,
-                changes={
-                    "amount": {"before": None, "after": info.amount},
-                    "currency": {"before": None, "after": info.currency or currency},
-                    "method": {"before": None, "after": info.method},
-                },
-            )
+        payout = Payout.objects.select_for_update(of=("self",)).get(pk=payout.pk)
+        if payout.operation_id:
+            if payout.operation_id != operation_id:
+                raise ConflictError(
+                    "Stripe answered with a payout another request made.", code="payout_conflict"
+                )
+            return payout
+        payout.operation_id = operation_id
+        payout.save(update_fields=["operation_id"])
+        audit.record(
+            registry.PAYOUT_TRIGGERED,
+            actor=actor,
+            target=payout,
+            changes={
+                "amount": {"before": None, "after": payout.amount},
+                "currency": {"before": None, "after": payout.currency},
+                "method": {"before": None, "after": payout.method},
+            },
+        )
     return payout
 
 

@@ -4,7 +4,6 @@ account's balance and instant payouts (Owner), and disputes with the order's evi
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,12 +73,48 @@ PAYMENT_SCHEMA = inline_serializer(
 )
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Your id for this operation (8-64 letters, digits, - or _). Sending the "
+    "request again with the same key repeats nothing and answers 200 with what it made.",
+)
+
+
+def _operation(request: Request) -> str:
+    value = request.headers.get("Idempotency-Key")
+    if not value:
+        raise InvalidInput(
+            "Send an Idempotency-Key header, so that a retry cannot do this twice.",
+            attr="idempotency_key",
+        )
+    return money.operation(value)
+
+
+REFUND_MADE = inline_serializer(
+    "RefundCreated",
+    {
+        "refund": RefundSerializer(),
+        "order_status": serializers.CharField(),
+        "payment": PAYMENT_SCHEMA,
+    },
+)
+
+
 class OrderRefundsView(TenantAPIView):
-    """An order's card payment and its refunds; ``POST {"amount", "reason"}`` refunds all
-    or part of what remains (audited). Stripe's refusal answers 502 with its message."""
+    """An order's card payment and its refunds; ``POST {"amount", "reason"}`` with an
+    ``Idempotency-Key`` refunds all or part of what remains (audited). Stripe's refusal
+    answers 502 with its message; no answer from Stripe answers 502 ``refund_unconfirmed``
+    and keeps the refund pending: the same key asks again and never refunds twice.
+
+    Not one transaction: the refund is reserved and committed before Stripe is asked (see
+    ``payments.money``), so each step here enters the tenant itself."""
 
     model = Order
     scopes = {"get": Scope.PAYMENTS_REFUND, "post": Scope.PAYMENTS_REFUND}
+    atomic_request = False
 
     def _body(self, order: Order) -> dict[str, Any]:
         order.refresh_from_db(fields=["status"])
@@ -103,38 +138,34 @@ class OrderRefundsView(TenantAPIView):
         ),
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(self._body(self.get_object()))
+        with self.tenant():
+            return Response(self._body(self.get_object()))
 
     @extend_schema(
         operation_id="order_refunds_create",
         request=RefundRequestSerializer,
-        responses={
-            201: inline_serializer(
-                "RefundCreated",
-                {
-                    "refund": RefundSerializer(),
-                    "order_status": serializers.CharField(),
-                    "payment": PAYMENT_SCHEMA,
-                },
-            )
-        },
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: REFUND_MADE, 200: REFUND_MADE},
     )
     def post(self, request: Request, pk: int) -> Response:
-        order = self.get_object()
+        with self.tenant():
+            order = self.get_object()
         data = _json_object(request, {"amount", "reason"})
         if "amount" not in data:
             raise InvalidInput("Give the amount to refund.", attr="amount")
-        refund = money.refund_create(
-            actor=self.actor, order_id=order.pk, amount=data["amount"], reason=data.get("reason")
+        refund, replayed = money.refund_create(
+            actor=self.actor,
+            order_id=order.pk,
+            amount=data["amount"],
+            reason=data.get("reason"),
+            operation_id=_operation(request),
         )
-        body = self._body(order)
+        with self.tenant():
+            body = self._body(order)
+            made = RefundSerializer(refund).data
         return Response(
-            {
-                "refund": RefundSerializer(refund).data,
-                "order_status": body["order_status"],
-                "payment": body["payment"],
-            },
-            status=status.HTTP_201_CREATED,
+            {"refund": made, "order_status": body["order_status"], "payment": body["payment"]},
+            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
         )
 
 
@@ -183,7 +214,8 @@ class PayoutRequestSerializer(serializers.Serializer):
 
 class PayoutsView(TenantAPIView):
     """The connected account's balance and recent payouts (from Stripe), and an instant
-    payout (``POST {"amount"}``; an ``Idempotency-Key`` header makes a retry safe)."""
+    payout (``POST {"amount"}`` with an ``Idempotency-Key``: the same key again pays out
+    nothing more and answers 200 with the payout)."""
 
     model = Payout
     scopes = {"get": Scope.PAYOUTS_READ, "post": Scope.PAYOUTS_TRIGGER}
@@ -196,18 +228,20 @@ class PayoutsView(TenantAPIView):
     @extend_schema(
         operation_id="payouts_instant",
         request=PayoutRequestSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: PayoutSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: PayoutSerializer, 201: PayoutSerializer},
     )
     def post(self, request: Request) -> Response:
         data = _json_object(request, {"amount"})
         if "amount" not in data:
             raise InvalidInput("Give the amount to pay out.", attr="amount")
-        operation_id = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
-        payout = money.payout_instant(
-            actor=self.actor, amount=data["amount"], operation_id=operation_id
+        payout, replayed = money.payout_instant(
+            actor=self.actor, amount=data["amount"], operation_id=_operation(request)
         )
-        return Response(PayoutSerializer(payout).data, status=status.HTTP_201_CREATED)
+        return Response(
+            PayoutSerializer(payout).data,
+            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
+        )
 
 
 # --- Disputes --------------------------------------------------------------------------------

@@ -38,17 +38,15 @@ def charge_refunded(event: dict[str, Any]) -> str:
         payment_intent_id=_id(charge.get("payment_intent")),
         charge_id=_id(charge.get("id")),
         amount_refunded=amount_refunded,
+        as_of=_created(event),
     )
 
 
-@handles("refund.updated", "charge.refund.updated")
+@handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 def refund_updated(event: dict[str, Any]) -> str:
-    refund = _object(event)
-    return money.refund_sync(
-        refund_id=_id(refund.get("id")),
-        status=str(refund.get("status") or ""),
-        failure_reason=str(refund.get("failure_reason") or ""),
-    )
+    """A refund's state; one of ours not yet settled (its answer lost or still on its way)
+    is found by the key in its metadata."""
+    return money.refund_sync(obj=_object(event), as_of=_created(event))
 
 
 @handles(

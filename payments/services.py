@@ -7,6 +7,7 @@ the work done: one payment, one placed order, counted once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +22,10 @@ from orders.pricing import round_half_up
 from orders.services import order_mark_paid
 from payments import gateway
 from payments.models import Payment, StripeAccount
+from tenants.context import tenant_context
 from tenants.models import Restaurant
+
+logger = logging.getLogger(__name__)
 
 STRIPE = SystemActor("stripe")
 
@@ -47,10 +51,13 @@ class CardPayment:
     initial_status: str = Status.PENDING_PAYMENT
 
     def offered(self, restaurant: Restaurant) -> bool:
-        if not gateway.configured():
+        if not gateway.configured() or restaurant.status != Restaurant.Status.ACTIVE:
             return False
         account = connected_account()
         return account is not None and account.can_take_cards
+
+    def on_cancelled(self, order: Order) -> None:
+        payment_cancel_intent(order=order)
 
 
 def payment_start(*, order: Order) -> Payment:
@@ -65,7 +72,10 @@ def payment_start(*, order: Order) -> Payment:
     if order.status != Status.PENDING_PAYMENT or order.payment_method != PaymentMethod.CARD:
         raise ConflictError("This order is not waiting for a card payment.", code="not_payable")
     account = connected_account()
-    if account is None or not account.can_take_cards:
+    open_for_orders = Restaurant.objects.filter(
+        pk=order.restaurant_id, status=Restaurant.Status.ACTIVE
+    ).exists()
+    if account is None or not account.can_take_cards or not open_for_orders:
         raise ConflictError(
             "This restaurant cannot take card payments right now.", code="cards_unavailable"
         )
@@ -103,6 +113,10 @@ def _mark(payment: Payment, intent: gateway.Intent) -> bool:
     succeeded (the caller then places the order)."""
     if payment.status == Payment.Status.SUCCEEDED:
         return False  # never goes back; a late "processing" or "failed" changes nothing
+    if payment.status == Payment.Status.CANCELED and intent.status != "succeeded":
+        # A canceled intent can no longer be paid: a late "processing" or "failed" changes
+        # nothing. (Only money actually taken is recorded, to be refunded.)
+        return False
     if intent.status == "succeeded":
         if intent.amount_received != payment.amount or intent.currency != payment.currency:
             raise ConflictError("The payment does not match the order.", code="amount_mismatch")
@@ -149,3 +163,34 @@ def payment_confirm_return(*, order: Order) -> Payment | None:
         account_id=payment.account_id, payment_intent_id=payment.payment_intent_id
     )
     return payment_record_intent(payment_intent_id=payment.payment_intent_id, intent=intent)
+
+
+def payment_cancel_intent(*, order: Order) -> None:
+    """After the order was cancelled (committed): its PaymentIntent is cancelled at Stripe, so
+    the diner can no longer pay for an order that will not be made.
+
+    Runs outside any transaction and tenant context (``orders.payment_methods``). Nothing to
+    do for an order without a payment or one already settled. Stripe refuses once the diner's
+    payment went through or is processing: its ``payment_intent.succeeded`` then refunds it
+    (``payments.money.refund_paid_cancelled_order``), so a refusal is only logged.
+    """
+    restaurant = Restaurant.objects.get(pk=order.restaurant_id)
+    with tenant_context(restaurant):
+        payment = Payment.objects.filter(order_id=order.pk).first()
+    if payment is None or payment.status in (Payment.Status.SUCCEEDED, Payment.Status.CANCELED):
+        return
+    try:
+        intent = gateway.cancel_payment_intent(
+            account_id=payment.account_id,
+            payment_intent_id=payment.payment_intent_id,
+            operation_id=str(order.public_id),
+        )
+    except gateway.GatewayError as error:
+        logger.warning(
+            "The PaymentIntent of a cancelled order was not cancelled: %s",
+            error.detail,
+            extra={"payment_intent_id": payment.payment_intent_id},
+        )
+        return
+    with tenant_context(restaurant):
+        payment_record_intent(payment_intent_id=intent.id, intent=intent)

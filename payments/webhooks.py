@@ -29,7 +29,9 @@ Outcomes, each noted on the stored event and acknowledged with 200:
 
 A handler that raises rolls back its effect with the mark: the event stays unprocessed, the
 failure is logged with the event id, and the answer is a 500 with no detail, so Stripe
-retries the delivery (for up to three days) and the retry processes it.
+retries the delivery (for up to three days) and the retry processes it. Processing waits at
+most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its transaction); a longer wait
+fails the same way.
 """
 
 from __future__ import annotations
@@ -39,12 +41,13 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from nordkestrel.errors import error_body
+from nordkestrel.text import storable
 from payments import gateway
 from payments.handlers import handler_for
 from payments.models import AccountRoute, WebhookEvent
@@ -54,6 +57,9 @@ from tenants.models import Restaurant
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# The longest an event waits for a row lock (a refund or a checkout holding the payment): it
+# then fails with a 500 and Stripe delivers it again later, instead of holding a worker.
+LOCK_TIMEOUT = "5s"
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -135,6 +141,8 @@ def _stored_fields(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         return None
+    if not _storable(event):
+        return None
     return {
         "type": event_type,
         "account_id": account or "",
@@ -142,6 +150,23 @@ def _stored_fields(event: dict[str, Any]) -> dict[str, Any] | None:
         "created": created,
         "payload": event,
     }
+
+
+def _storable(event: dict[str, Any]) -> bool:
+    """Every string in the event (keys too) is text PostgreSQL can hold: no NUL, no lone
+    surrogate. Handlers store parts of it, so it is checked once, at the door."""
+    pending: list[Any] = [event]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not storable(value):
+                return False
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
 
 
 def _account_of(event: dict[str, Any]) -> str:
@@ -165,6 +190,8 @@ def _route(account_id: str) -> Restaurant | None:
 
 @transaction.atomic
 def _process(pk: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
     stored = WebhookEvent.objects.select_for_update().get(pk=pk)
     if stored.processed_at is not None:
         return  # a repeated delivery: the first one did the work

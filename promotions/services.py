@@ -77,6 +77,24 @@ def promotion_release(*, order_id: int) -> None:
         )
 
 
+def promotion_restore(*, order_id: int) -> None:
+    """An order that counts again (its refund failed) takes back the use it gave back, even
+    past a cap reached meanwhile: the order was made with the code."""
+    redemption = (
+        Redemption.objects.select_for_update().filter(order_id=order_id, counted=False).first()
+    )
+    if redemption is None:
+        return
+    redemption.counted = True
+    redemption.save(update_fields=["counted"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Promotion._meta.db_table} SET redemption_count = redemption_count + 1"  # noqa: S608
+            " WHERE restaurant_id = %s AND id = %s",
+            [current_restaurant().pk, redemption.promotion_id],
+        )
+
+
 # --- Managing codes --------------------------------------------------------------------------
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,32}")

@@ -3,6 +3,7 @@ refund) and disputes, for the roles that handle money."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import template
@@ -32,6 +33,8 @@ def order_money(context: template.Context, order: Order) -> dict[str, Any]:
         "remaining": money.refund_remaining(payment) if can_refund else 0,
         "refunds": money.refunds_of(order) if can_refund else [],
         "refund_application_fee": settings.REFUND_APPLICATION_FEE,
+        # The refund form's operation: sent twice, the form refunds once.
+        "operation": uuid.uuid4().hex,
         "disputes": list(Dispute.objects.filter(payment=payment)) if can_disputes else [],
         "csrf_token": context.get("csrf_token"),
     }

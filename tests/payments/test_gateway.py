@@ -179,7 +179,7 @@ def test_intent_from_an_event_payload(charge):
 
 def test_create_refund(stripe_stand_in):
     intent = paid_intent(stripe_stand_in)
-    refund_id, status = gateway.create_refund(
+    result = gateway.create_refund(
         account_id="acct_cafe",
         payment_intent_id=intent.id,
         amount=500,
@@ -195,9 +195,11 @@ def test_create_refund(stripe_stand_in):
         "amount": "500",
         "refund_application_fee": "true",
         "metadata[reason]": "Cold food",
+        "metadata[operation]": "refund-uuid",
     }
-    assert refund_id.startswith("re_")
-    assert status == "succeeded"
+    assert result.id.startswith("re_")
+    assert result.status == "succeeded"
+    assert result.created == stripe_stand_in.objects[result.id]["created"]
 
 
 def test_a_refund_stripe_refuses_is_a_gateway_error(stripe_stand_in):
@@ -233,8 +235,14 @@ def test_create_instant_payout_and_list_payouts(stripe_stand_in):
     )
     request = only(stripe_stand_in.posts("/v1/payouts"))
     assert request.account == "acct_cafe"
-    assert request.idempotency_key == "payout-payout-uuid"
-    assert request.form == {"amount": "5000", "currency": "eur", "method": "instant"}
+    # Keyed by the account as well: one operation id can never reach another account's payout.
+    assert request.idempotency_key == "payout-acct_cafe-payout-uuid"
+    assert request.form == {
+        "amount": "5000",
+        "currency": "eur",
+        "method": "instant",
+        "metadata[operation]": "payout-uuid",
+    }
     assert payout["id"].startswith("po_")
     assert (payout["amount"], payout["method"], payout["status"]) == (5000, "instant", "pending")
 
@@ -243,6 +251,36 @@ def test_create_instant_payout_and_list_payouts(stripe_stand_in):
     assert (listing.method, listing.path, listing.account) == ("GET", "/v1/payouts", "acct_cafe")
     assert listing.form == {"limit": "5"}
     assert [p["id"] for p in payouts] == [payout["id"]]
+
+
+def test_cancel_payment_intent(stripe_stand_in):
+    intent = gateway.create_payment_intent(
+        account_id="acct_cafe",
+        amount=900,
+        currency="EUR",
+        application_fee_amount=20,
+        metadata={},
+        operation_id="to-cancel",
+    )
+    canceled = gateway.cancel_payment_intent(
+        account_id="acct_cafe", payment_intent_id=intent.id, operation_id="order-1"
+    )
+    request = only(stripe_stand_in.posts(f"/v1/payment_intents/{intent.id}/cancel"))
+    assert (request.account, request.idempotency_key) == (
+        "acct_cafe",
+        "payment-intent-cancel-order-1",
+    )
+    assert (canceled.id, canceled.status) == (intent.id, "canceled")
+
+
+def test_a_paid_intent_cannot_be_cancelled(stripe_stand_in):
+    intent = paid_intent(stripe_stand_in)
+    with pytest.raises(gateway.GatewayError) as error:
+        gateway.cancel_payment_intent(
+            account_id="acct_cafe", payment_intent_id=intent.id, operation_id="late"
+        )
+    assert (error.value.status, error.value.code) == (400, "payment_intent_unexpected_state")
+    assert not error.value.undecided
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -272,6 +310,31 @@ def test_a_stripe_outage_is_retried_with_the_same_key_then_a_gateway_error(strip
     keys = [r.idempotency_key for r in stripe_stand_in.posts("/v1/accounts")]
     assert keys == ["account-down"] * 3  # a retry can never create a second account
     assert not stripe_stand_in.objects
+
+
+def test_a_slow_answer_times_out_and_is_retried_with_the_same_key(stripe_stand_in, monkeypatch):
+    """Stripe acts but its answers never arrive in time: each attempt gives up after the
+    client's timeout (not the SDK's 80 s), two retries reuse the key, and the error says that
+    Stripe's decision is unknown."""
+    monkeypatch.setattr(gateway, "TIMEOUT", (1.0, 0.2))
+    stripe_stand_in.stall_next.extend([2.0, 2.0, 2.0])
+    with pytest.raises(gateway.GatewayError) as error:
+        gateway.create_account(restaurant_id=1, country="", email="", operation_id="slow")
+    assert error.value.status is None
+    assert error.value.undecided
+    keys = [r.idempotency_key for r in stripe_stand_in.posts("/v1/accounts")]
+    assert keys == ["account-slow"] * (1 + gateway.MAX_RETRIES)
+    assert len(stripe_stand_in.objects) == 1  # made once, though no answer came back
+
+
+def test_a_key_reused_with_other_parameters_is_refused(stripe_stand_in):
+    """The stand-in binds a key to its first request, as Stripe does (400 idempotency_error),
+    so a test cannot pass by reusing a key for a different request."""
+    gateway.create_account(restaurant_id=1, country="", email="", operation_id="same")
+    with pytest.raises(gateway.GatewayError) as error:
+        gateway.create_account(restaurant_id=2, country="", email="", operation_id="same")
+    assert error.value.status == 400
+    assert "same parameters" in error.value.detail
 
 
 def test_one_failed_attempt_is_retried_and_succeeds(stripe_stand_in):

@@ -268,6 +268,7 @@ def test_the_onboarding_link_takes_our_own_https_urls(roster, settings, stripe_s
         "https://",
         "",
         "https://testserver/" + "a" * 2001,
+        "https://testserver/settings\ud800",  # a lone surrogate: text nobody can store or send
     ],
 )
 @pytest.mark.parametrize("field", ["refresh_url", "return_url"])

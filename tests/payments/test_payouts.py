@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -27,8 +28,12 @@ def shops(restaurants, stripe_stand_in):
     return {"ours": connect_cards(ours), "theirs": connect_cards(theirs)}
 
 
-def post(client: Client, body: Any, **headers: str):
-    return client.post(URL, data=json.dumps(body), content_type="application/json", headers=headers)
+def post(client: Client, body: Any, **headers: str | None):
+    """POST a payout as one operation: a fresh Idempotency-Key unless one is given (None
+    sends none)."""
+    headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
+    sent = {name: value for name, value in headers.items() if value is not None}
+    return client.post(URL, data=json.dumps(body), content_type="application/json", headers=sent)
 
 
 def payouts(restaurant) -> list[tuple[str, int, str, str]]:
@@ -136,29 +141,92 @@ def test_an_instant_payout_is_sent_recorded_and_audited_once(
         "eur",
         "instant",
     )
-    assert sent.idempotency_key == "payout-payout-op-0001"
+    assert sent.idempotency_key == f"payout-{shops['ours']['account']}-payout-op-0001"
     assert payouts(ours) == [(body["payout_id"], 5000, "instant", "pending")]
     [audited] = audit_events(ours, "payout.triggered")
     assert audited.actor_id == owner.pk
     assert audited.changes["amount"]["after"] == 5000
 
-    # The same operation again (a retry): Stripe replays it, nothing more is recorded.
+    # The same operation again (a retry): found here, answered 200, nothing sent or recorded.
     again = post(client, {"amount": 5000}, **{"Idempotency-Key": "payout-op-0001"})
-    assert again.status_code == 201
+    assert again.status_code == 200
     assert again.json()["payout_id"] == body["payout_id"]
+    assert len(stripe_stand_in.posts("/v1/payouts")) == 1
     assert len(payouts(ours)) == 1
     assert len(audit_events(ours, "payout.triggered")) == 1
 
 
-def test_each_payout_without_a_key_is_its_own_operation(
-    roster, restaurants, shops, stripe_stand_in
-):
+def test_a_payout_needs_an_idempotency_key(roster, restaurants, shops, stripe_stand_in):
+    """Without a key a retry could not be told from a second payout: refused, nothing sent."""
+    response = post(
+        api_client(roster[("ours", "owner")]), {"amount": 100}, **{"Idempotency-Key": None}
+    )
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["attr"]) == ("invalid", "idempotency_key")
+    assert stripe_stand_in.requests == []
+    assert payouts(restaurants[0]) == []
+
+
+def test_each_key_is_its_own_operation(roster, restaurants, shops, stripe_stand_in):
     client = api_client(roster[("ours", "owner")])
-    assert post(client, {"amount": 100}).status_code == 201
-    assert post(client, {"amount": 100}).status_code == 201
+    assert post(client, {"amount": 100}, **{"Idempotency-Key": "first-payout"}).status_code == 201
+    assert post(client, {"amount": 100}, **{"Idempotency-Key": "second-payout"}).status_code == 201
     keys = {r.idempotency_key for r in stripe_stand_in.posts("/v1/payouts")}
     assert len(keys) == 2
     assert len(payouts(restaurants[0])) == 2
+    assert len(audit_events(restaurants[0], "payout.triggered")) == 2
+
+
+def test_a_retried_payout_is_replayed_although_the_balance_dropped(
+    roster, restaurants, shops, stripe_stand_in
+):
+    """Stripe's instant balance drops by the payout at once (the stand-in's too): a retry of
+    the same operation is answered from what was recorded, before the balance is read."""
+    client = api_client(roster[("ours", "owner")])
+    first = post(client, {"amount": 10000}, **{"Idempotency-Key": "retry-op-0001"})
+    assert first.status_code == 201
+    assert stripe_stand_in.balance["instant_available"] == [{"amount": 2345, "currency": "eur"}]
+    again = post(client, {"amount": 10000}, **{"Idempotency-Key": "retry-op-0001"})
+    assert again.status_code == 200, again.content
+    assert again.json()["payout_id"] == first.json()["payout_id"]
+    assert len(stripe_stand_in.posts("/v1/payouts")) == 1
+    assert len(audit_events(restaurants[0], "payout.triggered")) == 1
+
+
+def test_a_payout_whose_answer_was_lost_is_found_at_stripe_on_retry(
+    roster, restaurants, shops, stripe_stand_in, monkeypatch
+):
+    """Stripe paid out but its answer never came (502): the retry finds nothing recorded and
+    a balance that no longer allows the amount, then finds the operation's payout among
+    Stripe's recent ones, records it and audits it once."""
+    from payments import gateway
+
+    real = gateway.create_instant_payout
+
+    def lost(**kwargs):
+        real(**kwargs)
+        raise gateway.GatewayError("Stripe could not complete the request.")
+
+    monkeypatch.setattr(gateway, "create_instant_payout", lost)
+    client = api_client(roster[("ours", "owner")])
+    first = post(client, {"amount": 10000}, **{"Idempotency-Key": "lost-op-0001"})
+    assert first.status_code == 502
+    assert payouts(restaurants[0]) == []
+    monkeypatch.setattr(gateway, "create_instant_payout", real)
+    again = post(client, {"amount": 10000}, **{"Idempotency-Key": "lost-op-0001"})
+    assert again.status_code == 201, again.content
+    assert len(stripe_stand_in.posts("/v1/payouts")) == 1
+    assert [p[1] for p in payouts(restaurants[0])] == [10000]
+    assert len(audit_events(restaurants[0], "payout.triggered")) == 1
+
+
+def test_a_key_reused_for_another_amount_is_refused(roster, restaurants, shops, stripe_stand_in):
+    client = api_client(roster[("ours", "owner")])
+    assert post(client, {"amount": 500}, **{"Idempotency-Key": "reused-key-1"}).status_code == 201
+    other = post(client, {"amount": 700}, **{"Idempotency-Key": "reused-key-1"})
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert len(stripe_stand_in.posts("/v1/payouts")) == 1
 
 
 def test_more_than_the_instant_balance_is_refused_before_stripe(
@@ -223,6 +291,7 @@ def test_payouts_need_stripe_to_have_enabled_them(roster, restaurants, stripe_st
         ({"amount": 100, "method": "standard"}, {}, "method"),
         ({"amount": 100}, {"Idempotency-Key": "short"}, "idempotency_key"),
         ({"amount": 100}, {"Idempotency-Key": "has spaces in it"}, "idempotency_key"),
+        ({"amount": 100}, {"Idempotency-Key": "trailing-newline-0001\n"}, "idempotency_key"),
     ],
 )
 def test_bad_payout_requests_are_400(
@@ -396,3 +465,80 @@ def test_the_payout_form_asks_for_a_fresh_second_factor_when_required(
     client.cookies["__session"] = signed_token(owner, fva=(0, 1))
     client.post(reverse("dashboard:payouts"), {"amount": "1.00"})
     assert [p[1] for p in payouts(ours)] == [100]
+
+
+def test_a_form_operation_with_a_trailing_newline_is_not_used_as_the_key(
+    roster, restaurants, shops, stripe_stand_in
+):
+    """Only an operation the page minted (exactly 32 hex digits) keys the payout; anything
+    else gets a key of its own, and the payout is made."""
+    owner = signed_in(roster[("ours", "owner")])
+    form = {"amount": "1.00", "operation": "0123456789abcdef0123456789abcdef\n"}
+    response = owner.post(reverse("dashboard:payouts"), form, follow=True)
+    assert "Instant payout of 1.00 EUR requested" in response.content.decode()
+    [sent] = stripe_stand_in.posts("/v1/payouts")
+    assert "\n" not in (sent.idempotency_key or "")
+    assert "0123456789abcdef0123456789abcdef" not in (sent.idempotency_key or "")
+
+
+# --- The payout webhook racing the Owner's request ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payout_recorded_first_by_its_webhook_is_audited_once_as_the_owners(
+    stripe_stand_in, monkeypatch
+):
+    """Stripe's payout.created commits the payout before the Owner's request records it: the
+    request claims it for its operation and audits it once, as the Owner's; a retry of the
+    operation and later events add nothing."""
+    import threading
+
+    from django.db import connection
+
+    from payments import gateway
+    from staff.roles import Role
+    from tests.factories import make_restaurant, make_staff
+
+    ours = make_restaurant("ours")
+    make_restaurant("theirs")
+    ids = connect_cards(ours)
+    owner = make_staff(ours, Role.OWNER)
+    real = gateway.create_instant_payout
+    delivered: list[int] = []
+
+    def webhook_first(**kwargs):
+        payout = real(**kwargs)
+
+        def deliver_now() -> None:
+            try:
+                delivered.append(
+                    deliver(
+                        event("payout.created", payout, account=kwargs["account_id"])
+                    ).status_code
+                )
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=deliver_now)
+        thread.start()
+        thread.join(30)
+        return payout
+
+    monkeypatch.setattr(gateway, "create_instant_payout", webhook_first)
+    client = api_client(owner)
+    response = post(client, {"amount": 500}, **{"Idempotency-Key": "raced-op-0001"})
+    assert response.status_code == 201, response.content
+    assert delivered == [200]
+    with tenant_context(ours):
+        [stored] = Payout.objects.all()
+    assert (stored.payout_id, stored.amount, stored.operation_id) == (
+        response.json()["payout_id"],
+        500,
+        "raced-op-0001",
+    )
+    [audited] = audit_events(ours, "payout.triggered")
+    assert audited.actor_id == owner.pk
+    again = post(client, {"amount": 500}, **{"Idempotency-Key": "raced-op-0001"})
+    assert again.status_code == 200
+    assert len(audit_events(ours, "payout.triggered")) == 1
+    assert {r.account for r in stripe_stand_in.posts("/v1/payouts")} == {ids["account"]}

@@ -4,6 +4,8 @@ stand-in, and the ``charge.refunded`` webhook through the real Connect endpoint.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from typing import Any
 
 import pytest
@@ -43,11 +45,13 @@ def payment(restaurants, shops, stripe_stand_in):
     return paid_order(stripe_stand_in, restaurants[0], shops["ours"])
 
 
-def refund(member, order_id: int, body: Any, client: Client | None = None):
+def refund(member, order_id: int, body: Any, client: Client | None = None, *, key: str = ""):
+    """POST a refund as ``member``, as one operation (a fresh Idempotency-Key unless given)."""
     return (client or api_client(member)).post(
         reverse("api-order-refunds", kwargs={"pk": order_id}),
         data=json.dumps(body),
         content_type="application/json",
+        headers={"Idempotency-Key": key or uuid.uuid4().hex},
     )
 
 
@@ -184,6 +188,8 @@ def test_a_refund_above_what_remains_is_refused_and_never_sent(
         ({"amount": 100, "reason": "   "}, "reason"),
         ({"amount": 100, "reason": "x" * 301}, "reason"),
         ({"amount": 100, "reason": "bad\x00byte"}, "reason"),
+        ({"amount": 100, "reason": "bad \ud800 text"}, "reason"),
+        ({"amount": 100, "reason": "x", "\udfff": 1}, "\\udfff"),
         ({"amount": 100, "reason": "x", "refund_application_fee": False}, "refund_application_fee"),
         ({"amount": 100, "reason": "x", "restaurant": 2}, "restaurant"),
     ],
@@ -281,7 +287,13 @@ def test_stripe_refusing_leaves_a_failed_refund_and_nothing_else(
     stripe_stand_in.fail(402, "invalid_request_error", "Insufficient funds in the account.")
     actor = Actor(member=roster[("ours", "manager")])
     with tenant_context(ours), pytest.raises(money.ProviderError) as raised:
-        money.refund_create(actor=actor, order_id=payment.order_id, amount=700, reason="Late")
+        money.refund_create(
+            actor=actor,
+            order_id=payment.order_id,
+            amount=700,
+            reason="Late",
+            operation_id="op-late-1",
+        )
     assert raised.value.status == 502
     assert "Insufficient funds" in raised.value.detail
     with tenant_context(ours):
@@ -402,6 +414,13 @@ def page(member, order_id: int):
     return client, client.get(reverse("dashboard:order", args=[order_id]))
 
 
+def refund_form(response) -> dict[str, str]:
+    """The refund form's hidden operation, as the order page drew it."""
+    match = re.search(r'name="operation" value="([0-9a-f]{32})"', response.content.decode())
+    assert match, "no operation in the refund form"
+    return {"operation": match.group(1)}
+
+
 @pytest.mark.parametrize("role", ["owner", "admin", "manager"])
 def test_refunding_roles_see_the_form_with_what_remains(roster, payment, role):
     _, response = page(roster[("ours", role)], payment.order_id)
@@ -426,9 +445,10 @@ def test_other_roles_get_no_refund_form(roster, payment, role):
 
 
 def test_the_form_refunds_in_major_units(roster, restaurants, payment, stripe_stand_in):
-    client, _ = page(roster[("ours", "manager")], payment.order_id)
+    client, drawn = page(roster[("ours", "manager")], payment.order_id)
     url = reverse("dashboard:order-refund", args=[payment.order_id])
-    response = client.post(url, {"amount": "2,50", "reason": "Wrong drink"}, follow=True)
+    form = {"amount": "2,50", "reason": "Wrong drink", **refund_form(drawn)}
+    response = client.post(url, form, follow=True)
     html = response.content.decode()
     assert response.status_code == 200
     assert "Refunded 2.50" in html
@@ -442,9 +462,10 @@ def test_the_form_refunds_in_major_units(roster, restaurants, payment, stripe_st
 def test_the_form_refuses_amounts_that_are_not_money(
     roster, restaurants, payment, stripe_stand_in, amount
 ):
-    client, _ = page(roster[("ours", "manager")], payment.order_id)
+    client, drawn = page(roster[("ours", "manager")], payment.order_id)
     url = reverse("dashboard:order-refund", args=[payment.order_id])
-    response = client.post(url, {"amount": amount, "reason": "x"}, follow=True)
+    form = {"amount": amount, "reason": "x", **refund_form(drawn)}
+    response = client.post(url, form, follow=True)
     assert response.status_code == 200
     assert "Refund:" in response.content.decode()
     assert stripe_stand_in.posts("/v1/refunds") == []
@@ -454,9 +475,10 @@ def test_the_form_shows_stripes_refusal_and_the_failed_refund(
     roster, restaurants, payment, stripe_stand_in
 ):
     stripe_stand_in.fail(400, "invalid_request_error", "This charge cannot be refunded.")
-    client, _ = page(roster[("ours", "owner")], payment.order_id)
+    client, drawn = page(roster[("ours", "owner")], payment.order_id)
     url = reverse("dashboard:order-refund", args=[payment.order_id])
-    response = client.post(url, {"amount": "3.00", "reason": "Spilled"}, follow=True)
+    form = {"amount": "3.00", "reason": "Spilled", **refund_form(drawn)}
+    response = client.post(url, form, follow=True)
     html = response.content.decode()
     assert "Refund not made" in html
     assert "This charge cannot be refunded." in html
@@ -541,8 +563,7 @@ def test_a_pending_refund_holds_its_amount_until_stripe_settles_it(
     real = gateway.create_refund
 
     def pending(**kwargs):
-        refund_id, _ = real(**kwargs)
-        return refund_id, "pending"
+        return real(**kwargs)._replace(status="pending")
 
     monkeypatch.setattr(gateway, "create_refund", pending)
     ours = restaurants[0]

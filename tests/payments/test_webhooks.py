@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -233,6 +234,14 @@ REFUSED = {
     "signed object that is not an event": lambda payload: signed(b'{"id": 5}'),
     "signed event holding a NUL character": lambda payload: signed(
         payload.replace(b'"object": "event"', b'"object": "ev\\u0000ent"')
+    ),
+    "signed event with a lone surrogate in its type": lambda payload: signed(
+        payload.replace(b'"payment_intent.succeeded"', b'"payment_intent.\\ud800"')
+    ),
+    "signed event with a lone surrogate deep in its object": lambda payload: signed(
+        payload.replace(
+            b'"object": "payment_intent"', b'"object": "payment_intent", "x": ["\\udfff"]'
+        )
     ),
 }
 
@@ -721,3 +730,45 @@ def test_an_event_naming_another_restaurants_objects_is_not_applied(
         "no connected account of this restaurant has this id",
     }
     assert set(WebhookEvent.objects.values_list("restaurant", flat=True)) == {ours.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypatch):
+    """While a long transaction holds the payment, its event gives up after the lock timeout
+    with a 500 (stored, unprocessed: Stripe delivers it again) instead of holding a worker;
+    the redelivery after the lock is gone applies it."""
+    from payments import webhooks
+    from tests.factories import make_restaurant
+
+    monkeypatch.setattr(webhooks, "LOCK_TIMEOUT", "200ms")
+    ours = make_restaurant("ours")
+    make_restaurant("theirs")
+    ids = connect_cards(ours)
+    payment = card_order(ours, ids)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_payment() -> None:
+        try:
+            with tenant_context(ours):
+                Payment.objects.select_for_update().get(pk=payment.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_payment)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        envelope = succeeded_event(stripe_stand_in, payment)
+        waited = deliver(envelope)
+        assert waited.status_code == 500
+        stored = WebhookEvent.objects.get(event_id=envelope["id"])
+        assert stored.processed_at is None
+        assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT
+    finally:
+        release.set()
+        holder.join(30)
+    assert deliver(envelope).status_code == 200
+    assert WebhookEvent.objects.get(event_id=envelope["id"]).processed_at is not None
+    assert order_state(ours, payment)["order"] == Status.PLACED

@@ -308,6 +308,36 @@ class TestPayPage:
         html = response.content.decode()
         assert f'<script src="https://js.stripe.com/v3" nonce="{nonce}"' in html
 
+    def test_the_sites_other_origins_stay_off_the_payment_page(self, shops, ours, diner):
+        """In production the site's policy (SECURE_CSP) also lets Clerk in, for signing in;
+        the payment page's policy is its own and holds none of it, however the site's grows
+        (checked on the module as it is built under such settings, and on the page)."""
+        import importlib
+
+        from django.conf import settings
+
+        from storefront import payment_views
+
+        clerk = "https://clerk.nordkestrel.example"
+        production_like = {
+            **{name: [*sources, clerk] for name, sources in settings.SECURE_CSP.items()},
+            "frame-src": [clerk],
+            "worker-src": ["'self'", "blob:"],
+        }
+        order_by_card(diner, shops["ours"])
+        order = only_order(ours)
+        try:
+            with override_settings(SECURE_CSP=production_like):
+                built = importlib.reload(payment_views).PAY_CSP
+                assert clerk in diner.get("/")["Content-Security-Policy"]
+                header = diner.get(page_url("pay", order.public_id))["Content-Security-Policy"]
+        finally:
+            importlib.reload(payment_views)  # as built under the test settings again
+        assert clerk not in json.dumps(built)
+        assert "worker-src" not in built
+        assert clerk not in header
+        assert set(policy(header)) == set(PAY_POLICY)
+
     def test_no_other_page_lets_stripe_in(self, shops, ours, diner):
         order_by_card(diner, shops["ours"])
         order = only_order(ours)

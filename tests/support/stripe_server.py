@@ -47,8 +47,14 @@ class StripeStandIn:
     api_key: str = "sk_test_standin"
     requests: list[Recorded] = field(default_factory=list)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
-    replies: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # (method, idempotency key) -> (status, body, what was asked: path, account, form).
+    replies: dict[tuple[str, str], tuple[int, dict[str, Any], tuple[Any, ...]]] = field(
+        default_factory=dict
+    )
     fail_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # Seconds the next requests wait before answering, after acting (an answer that is late
+    # or lost: the client times out although Stripe did the work).
+    stall_next: list[float] = field(default_factory=list)
     url: str = ""
     # What a new PaymentIntent's status is (tests flip it to "succeeded" to simulate a diner).
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,6 +105,12 @@ class StripeStandIn:
             )
         if method == "GET" and len(parts) == 2 and parts[0] == "accounts":
             return self._get(parts[1])
+        if method == "DELETE" and len(parts) == 2 and parts[0] == "accounts":
+            with self.lock:
+                deleted = self.objects.pop(parts[1], None)
+            if deleted is None:
+                return 404, _error("invalid_request_error", f"No such account: '{parts[1]}'")
+            return 200, {"id": parts[1], "object": "account", "deleted": True}
         if method == "POST" and parts == ["account_links"]:
             return 200, {
                 "object": "account_link",
@@ -128,6 +140,20 @@ class StripeStandIn:
             )
         if method == "GET" and len(parts) == 2 and parts[0] == "payment_intents":
             return self._get(parts[1])
+        if method == "POST" and len(parts) == 3 and parts[::2] == ["payment_intents", "cancel"]:
+            intent = self.objects.get(parts[1])
+            if intent is None:
+                return 404, _error("invalid_request_error", "No such payment_intent.")
+            if intent["status"] in ("succeeded", "canceled"):
+                return 400, _error(
+                    "invalid_request_error",
+                    "You cannot cancel this PaymentIntent because it has a status of "
+                    f"{intent['status']}.",
+                    code="payment_intent_unexpected_state",
+                )
+            return 200, self.set(
+                parts[1], status="canceled", cancellation_reason="requested_by_customer"
+            )
         if method == "POST" and parts == ["refunds"]:
             intent = self.objects.get(form.get("payment_intent", ""))
             if intent is None:
@@ -158,16 +184,29 @@ class StripeStandIn:
             payouts = [o for o in self.objects.values() if o.get("object") == "payout"]
             return 200, {"object": "list", "data": payouts, "has_more": False, "url": "/v1/payouts"}
         if method == "POST" and parts == ["payouts"]:
+            amount = int(form["amount"])
+            # As Stripe's: the paid-out amount leaves the balance at once.
+            kinds = (
+                ["available", "instant_available"]
+                if form.get("method") == "instant"
+                else ["available"]
+            )
+            with self.lock:
+                for kind in kinds:
+                    for entry in self.balance.get(kind, []):
+                        if entry["currency"] == form["currency"]:
+                            entry["amount"] -= amount
             return 200, self._store(
                 {
                     "id": new_id("po"),
                     "object": "payout",
-                    "amount": int(form["amount"]),
+                    "amount": amount,
                     "currency": form["currency"],
                     "method": form.get("method", "standard"),
                     "status": "pending",
                     "arrival_date": int(time.time()) + 1800,
                     "created": int(time.time()),
+                    "metadata": _nested(form, "metadata"),
                 }
             )
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method} {path}).")
@@ -214,22 +253,38 @@ def _handler(stand_in: StripeStandIn) -> type[BaseHTTPRequestHandler]:
                 status, body = stand_in.fail_next.pop(0)
             else:
                 key = headers.get("idempotency-key")
+                asked = (url.path, headers.get("stripe-account"), form)
                 replay = stand_in.replies.get((method, key)) if key and method == "POST" else None
-                if replay is not None:
-                    status, body = replay
+                if replay is not None and replay[2] != asked:
+                    # As Stripe does: a key is bound to its first request's parameters.
+                    status, body = (
+                        400,
+                        _error(
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with.",
+                        ),
+                    )
+                elif replay is not None:
+                    status, body, _ = replay
                 else:
                     status, body = stand_in.handle(
                         method, url.path, form, headers.get("stripe-account")
                     )
                     if key and method == "POST":
-                        stand_in.replies[(method, key)] = (status, body)
+                        stand_in.replies[(method, key)] = (status, body, asked)
+            if stand_in.stall_next:
+                time.sleep(stand_in.stall_next.pop(0))
             data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Request-Id", new_id("req"))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Request-Id", new_id("req"))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a stalled answer)
 
         def do_GET(self) -> None:
             self._serve("GET")

@@ -1,0 +1,57 @@
+"""Card payments' housekeeping, run by ``manage.py run_periodic``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from nordkestrel.periodic import periodic
+from payments import money
+from payments.models import Refund
+from tenants.context import tenant_context
+from tenants.models import Restaurant
+
+logger = logging.getLogger(__name__)
+
+# A refund request still in flight is left alone (the gateway gives up within about a minute).
+SETTLE_AFTER = timedelta(minutes=5)
+# Stripe keeps an idempotency key for 24 hours: after that, asking again could refund twice.
+KEY_LIFETIME = timedelta(hours=23)
+
+
+@periodic("settle-unconfirmed-refunds")
+def settle_unconfirmed_refunds() -> str:
+    """Refunds Stripe never confirmed (no answer came, or the request never reached it) are
+    asked for again under their own key, while Stripe still knows the key: the refund staff
+    asked for is made once, or found made, and recorded. Older ones are logged for a person
+    to check at Stripe; they keep holding their amount."""
+    now = timezone.now()
+    settled = unsettled = 0
+    for restaurant in Restaurant.objects.order_by("pk"):
+        with tenant_context(restaurant):
+            waiting = list(
+                Refund.objects.filter(
+                    status=Refund.Status.PENDING,
+                    refund_id="",
+                    created_at__lt=now - SETTLE_AFTER,
+                )
+                .select_related("payment")
+                .order_by("created_at")
+            )
+        for refund in waiting:
+            if refund.created_at < now - KEY_LIFETIME:
+                logger.error(
+                    "A refund Stripe never confirmed is past its idempotency key's lifetime: "
+                    "check the payment at Stripe",
+                    extra={"restaurant": restaurant.slug, "refund_key": str(refund.key)},
+                )
+                unsettled += 1
+                continue
+            refund = money.refund_retry(restaurant=restaurant, refund=refund)
+            if refund.refund_id or refund.status != Refund.Status.PENDING:
+                settled += 1
+            else:
+                unsettled += 1
+    return f"settled {settled} unconfirmed refunds, {unsettled} still unconfirmed"

@@ -44,7 +44,7 @@ from staff.api import reject_unknown_fields
 from tenants.context import tenant_context
 from tenants.hours import SCHEDULE_DAYS
 from tenants.models import Restaurant
-from tenants.selectors import restaurant_id_for_host
+from tenants.selectors import active_restaurant_for_host
 
 QUOTE_FIELDS = {"lines", "fulfilment", "scheduled_for", "tip", "promotion_code"}
 CHECKOUT_FIELDS = {
@@ -74,12 +74,7 @@ def _iso(moment: datetime | None, zone: Any) -> str | None:
 
 
 def _storefront_restaurant(request: Request) -> Restaurant:
-    restaurant_id = restaurant_id_for_host(request.get_host())
-    restaurant = (
-        Restaurant.objects.filter(pk=restaurant_id, status=Restaurant.Status.ACTIVE).first()
-        if restaurant_id
-        else None
-    )
+    restaurant = active_restaurant_for_host(request.get_host())
     if restaurant is None:
         raise NotFoundError("No restaurant answers on this address.")
     return restaurant

@@ -311,6 +311,18 @@ def _refund_reserve(
     return refund, False
 
 
+def _send_refund(payment: Payment, refund: Refund) -> gateway.RefundResult:
+    """The refund's POST to Stripe; its key is the refund's own, so a retry never acts twice."""
+    return gateway.create_refund(
+        account_id=payment.account_id,
+        payment_intent_id=payment.payment_intent_id,
+        amount=refund.amount,
+        refund_application_fee=refund.refund_application_fee,
+        reason=refund.reason,
+        operation_id=str(refund.key),
+    )
+
+
 def _refund_send(
     restaurant: Restaurant, refund: Refund
 ) -> tuple[Refund, gateway.GatewayError | None]:
@@ -319,14 +331,7 @@ def _refund_send(
     result: gateway.RefundResult | None = None
     failure: gateway.GatewayError | None = None
     try:
-        result = gateway.create_refund(
-            account_id=payment.account_id,
-            payment_intent_id=payment.payment_intent_id,
-            amount=refund.amount,
-            refund_application_fee=refund.refund_application_fee,
-            reason=refund.reason,
-            operation_id=str(refund.key),
-        )
+        result = _send_refund(payment, refund)
     except gateway.GatewayError as error:
         failure = error
     with tenant_context(restaurant):
@@ -436,14 +441,7 @@ def refund_paid_cancelled_order(*, payment: Payment) -> str | None:
     if not _unsettled(refund):
         return f"refund {refund.status}"
     try:
-        result = gateway.create_refund(
-            account_id=payment.account_id,
-            payment_intent_id=payment.payment_intent_id,
-            amount=refund.amount,
-            refund_application_fee=refund.refund_application_fee,
-            reason=refund.reason,
-            operation_id=str(refund.key),
-        )
+        result = _send_refund(payment, refund)
     except gateway.GatewayError as error:
         if error.undecided:
             raise

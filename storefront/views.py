@@ -44,7 +44,7 @@ from storefront import cart as carts
 from tenants.context import tenant_context
 from tenants.hours import Schedule
 from tenants.models import Restaurant
-from tenants.selectors import restaurant_id_for_host
+from tenants.selectors import active_restaurant_for_host
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +96,7 @@ class StorefrontView(View):
     cart: carts.Cart
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        restaurant_id = restaurant_id_for_host(request.get_host())
-        restaurant = (
-            Restaurant.objects.filter(pk=restaurant_id, status=Restaurant.Status.ACTIVE).first()
-            if restaurant_id
-            else None
-        )
+        restaurant = active_restaurant_for_host(request.get_host())
         if restaurant is None:
             raise Http404("No restaurant answers on this address.")
         request.restaurant = restaurant  # type: ignore[attr-defined]

@@ -54,6 +54,15 @@ def forget_storefront_host(slug: str) -> None:
     _host_memo.pop(host, None)
 
 
+def active_restaurant_for_host(host: str) -> Restaurant | None:
+    """The restaurant a storefront request is for, re-checked as active (the host memo may
+    still hold a restaurant that closed a moment ago). One query on top of the cached lookup."""
+    restaurant_id = restaurant_id_for_host(host)
+    if not restaurant_id:
+        return None
+    return Restaurant.objects.filter(pk=restaurant_id, status=Restaurant.Status.ACTIVE).first()
+
+
 def restaurant_id_for_host(host: str) -> int | None:
     """The restaurant a storefront host name stands for (``<slug>.<STOREFRONT_DOMAIN>``).
 

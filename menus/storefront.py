@@ -199,6 +199,9 @@ class LiveMenu:
     document: dict[str, Any]
     sold_out_items: frozenset[int]
     sold_out_modifiers: frozenset[int]
+    # The restaurant's opening-hours revision, read in the same query, so checkout knows
+    # without another query whether the schedule it keeps is current (tenants.hours).
+    hours_revision: int | None = None
 
     def menus_available_at(self, moment: datetime) -> list[dict[str, Any]]:
         local = moment.astimezone(ZoneInfo(self.document["restaurant"]["timezone"]))
@@ -224,11 +227,12 @@ def live_menu(restaurant_id: int) -> LiveMenu | None:
         restaurant_id=restaurant_id, live_version__isnull=False
     )
     row = rows.values_list(
-        "live_version_id", "live_number", "sold_out_items", "sold_out_modifiers"
-    ).first()
+        "live_version_id", "live_number", "sold_out_items", "sold_out_modifiers",
+        "restaurant__hours_revision",
+    ).first()  # fmt: skip
     if row is None:
         return None
-    version_id, number, sold_items, sold_modifiers = row
+    version_id, number, sold_items, sold_modifiers, hours_revision = row
     cached = _documents.get(restaurant_id)
     if cached is None or cached[0] != version_id:
         document_json = rows.values_list("document_json", flat=True).first()
@@ -242,4 +246,5 @@ def live_menu(restaurant_id: int) -> LiveMenu | None:
         document=cached[1],
         sold_out_items=frozenset(sold_items),
         sold_out_modifiers=frozenset(sold_modifiers),
+        hours_revision=hours_revision,
     )

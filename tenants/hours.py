@@ -17,6 +17,11 @@ SLOT_MINUTES = 15
 SCHEDULE_DAYS = 7
 
 
+# Schedules kept by Schedule.at_revision: restaurant id -> ((revision, zone, date), schedule).
+SCHEDULES_KEPT = 10_000
+_schedules: dict[int, tuple[tuple[int, str, date], Schedule]] = {}
+
+
 @dataclass(frozen=True)
 class Schedule:
     zone: ZoneInfo
@@ -40,6 +45,23 @@ class Schedule:
         for day, closed, opens, closes in rows:
             exceptions[day] = None if closed or opens is None or closes is None else (opens, closes)
         return cls(zone=zone, weekly=weekly, exceptions=exceptions)
+
+    @classmethod
+    def at_revision(cls, restaurant: Restaurant, revision: int, *, now: datetime) -> Schedule:
+        """The schedule as :meth:`load` builds it, kept in this process per restaurant while
+        its ``hours_revision`` (read by the caller in its own transaction), its time zone and
+        the local date stay the same: any change to the hours or exceptions moves the
+        revision, so a kept schedule is never out of date. No query when kept."""
+        zone = restaurant.zone
+        key = (revision, str(zone), now.astimezone(zone).date())
+        kept = _schedules.get(restaurant.pk)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        schedule = cls.load(restaurant, now=now)
+        if len(_schedules) >= SCHEDULES_KEPT:
+            _schedules.clear()
+        _schedules[restaurant.pk] = (key, schedule)
+        return schedule
 
     def _periods_starting(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self.exceptions:

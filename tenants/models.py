@@ -70,6 +70,10 @@ class Restaurant(models.Model):
     orders_per_slot = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="At most this many orders per 15-minute slot."
     )
+    # Changes with every change to the opening hours or exceptions (a database trigger takes
+    # it from a sequence, and it never goes back, whatever a stale save writes): a schedule
+    # built at one revision stays right until the next (tenants.hours).
+    hours_revision = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,9 +28,10 @@ def _clear_cache():
 
 def _forget_process_memos() -> None:
     from menus import storefront
-    from tenants import selectors
+    from tenants import hours, selectors
 
     selectors._host_memo.clear()
+    hours._schedules.clear()
     storefront._checked.clear()
     storefront._documents.clear()
 

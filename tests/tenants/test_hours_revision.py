@@ -1,0 +1,137 @@
+"""The opening-hours revision, and the schedule checkout keeps by it.
+
+Checkout keeps each restaurant's schedule in memory and rebuilds it only when the
+restaurant's ``hours_revision`` moves. These tests pin that every way the hours can change
+moves it, that nothing can move it back, and that a checkout right after a change obeys the
+new hours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+from django.db import connection, transaction
+
+from menus.storefront import live_menu
+from nordkestrel.errors import InvalidInput
+from orders.checkout import parse_checkout, place_order
+from tenants.context import tenant_context
+from tenants.hours import Schedule
+from tenants.models import OpeningException, OpeningHours, Restaurant
+from tests.factories import make_shop, open_all_week
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # a Monday
+
+
+def revision(restaurant: Restaurant) -> int:
+    return Restaurant.objects.values_list("hours_revision", flat=True).get(pk=restaurant.pk)
+
+
+def test_every_change_to_the_hours_moves_the_revision(restaurants):
+    ours, theirs = restaurants
+    seen = [revision(ours)]
+    with tenant_context(ours):
+        hours = OpeningHours.objects.create(weekday=0, opens=time(8), closes=time(22))
+        seen.append(revision(ours))
+        OpeningHours.objects.filter(pk=hours.pk).update(closes=time(21))
+        seen.append(revision(ours))
+        exception = OpeningException.objects.create(date=date(2026, 6, 2), closed=True)
+        seen.append(revision(ours))
+        exception.closed = False
+        exception.opens, exception.closes = time(10), time(14)
+        exception.save()
+        seen.append(revision(ours))
+        exception.delete()
+        seen.append(revision(ours))
+        OpeningHours.objects.all().delete()
+        seen.append(revision(ours))
+    assert seen == sorted(set(seen)), f"each change takes a new, higher revision: {seen}"
+    assert revision(theirs) == 0, "another restaurant's revision stays"
+
+
+def test_a_stale_save_cannot_take_the_revision_back(restaurants):
+    ours = restaurants[0]
+    stale = Restaurant.objects.get(pk=ours.pk)
+    open_all_week(ours)
+    current = revision(ours)
+    assert current > stale.hours_revision
+    stale.name = "Renamed"
+    stale.save()
+    assert revision(ours) == current
+    assert Restaurant.objects.get(pk=ours.pk).name == "Renamed"
+
+
+def test_a_rolled_back_change_never_lends_its_revision_to_a_later_one(restaurants):
+    ours = restaurants[0]
+    with transaction.atomic():
+        with tenant_context(ours):
+            OpeningHours.objects.create(weekday=0, opens=time(8), closes=time(9))
+            inside = revision(ours)
+        transaction.set_rollback(True)
+    open_all_week(ours)
+    assert revision(ours) > inside
+
+
+def test_the_live_menu_reads_the_revision_in_its_one_query(restaurants):
+    ours = restaurants[0]
+    make_shop(ours)
+    open_all_week(ours)
+    with tenant_context(ours):
+        from django.test.utils import CaptureQueriesContext
+
+        live_menu(ours.pk)  # this process parses the document once
+        with CaptureQueriesContext(connection) as queries:
+            menu = live_menu(ours.pk)
+    assert len(queries) == 1
+    assert menu is not None and menu.hours_revision == revision(ours)
+
+
+def test_a_kept_schedule_is_used_until_the_revision_moves(restaurants):
+    ours = restaurants[0]
+    open_all_week(ours)
+    ours.refresh_from_db()
+    with tenant_context(ours):
+        from django.test.utils import CaptureQueriesContext
+
+        current = revision(ours)
+        first = Schedule.at_revision(ours, current, now=NOW)
+        with CaptureQueriesContext(connection) as queries:
+            again = Schedule.at_revision(ours, current, now=NOW)
+        assert again is first and len(queries) == 0
+        OpeningException.objects.create(date=NOW.date(), closed=True)
+        changed = Schedule.at_revision(ours, revision(ours), now=NOW)
+    assert changed is not first
+    assert first.open_period_at(NOW) is not None
+    assert changed.open_period_at(NOW) is None
+
+
+def test_a_checkout_right_after_closing_for_the_day_is_refused(restaurants):
+    """Through the checkout service with one restaurant instance throughout, as a long-lived
+    process would hold it: the schedule kept from the first order must not take the second."""
+    ours = restaurants[0]
+    open_all_week(ours)
+    ids = make_shop(ours)
+    data = {
+        "lines": [{"item_id": ids["fries"], "quantity": 1}],
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+    }
+
+    def place(key: str) -> None:
+        with tenant_context(ours):
+            place_order(
+                restaurant=ours,
+                request=parse_checkout(data, ours.zone),
+                idempotency_key=key,
+                now=NOW,
+            )
+
+    place("before")
+    with tenant_context(ours):
+        OpeningException.objects.create(date=NOW.date(), closed=True)
+    with pytest.raises(InvalidInput) as refused:
+        place("after")
+    assert refused.value.code == "closed"

@@ -16,7 +16,13 @@ def normalize_email(email: str) -> str:
 
 
 def customer_for_checkout(
-    *, email: str, name: str, phone: str, consent_requested: bool, now: datetime
+    *,
+    email: str,
+    name: str,
+    phone: str,
+    consent_requested: bool,
+    now: datetime,
+    counted_total: int | None = None,
 ) -> Customer:
     """The diner's record for this checkout: created from a first checkout, otherwise kept.
 
@@ -28,17 +34,25 @@ def customer_for_checkout(
     :func:`customer_confirm_consent`). An unticked box withdraws nothing.
 
     One statement, which also locks the row to the end of the transaction: a diner's
-    concurrent checkouts queue here, so per-customer promotion caps hold.
+    concurrent checkouts queue here, so per-customer promotion caps hold. With
+    ``counted_total`` (an order placed at once, ``placed_at`` = ``now``) the same statement
+    counts that order in the stats, as :func:`customer_refresh_stats` would recompute them:
+    the order is written in this transaction or nothing is.
     """
     table = Customer._meta.db_table
     sql = f"""
         INSERT INTO {table} AS c (restaurant_id, email, name, phone, order_count, total_spent,
             marketing_consent, consent_at, consent_source, consent_requested_at,
-            created_at, updated_at)
-        VALUES (%(restaurant)s, %(email)s, %(name)s, %(phone)s, 0, 0, false, NULL, '',
-            CASE WHEN %(requested)s THEN %(now)s END, %(now)s, %(now)s)
+            first_order_at, last_order_at, created_at, updated_at)
+        VALUES (%(restaurant)s, %(email)s, %(name)s, %(phone)s, %(count)s, %(spent)s, false,
+            NULL, '', CASE WHEN %(requested)s THEN %(now)s END, %(order_at)s, %(order_at)s,
+            %(now)s, %(now)s)
         ON CONFLICT (restaurant_id, email) DO UPDATE SET
             phone = CASE WHEN c.phone = '' THEN EXCLUDED.phone ELSE c.phone END,
+            order_count = c.order_count + EXCLUDED.order_count,
+            total_spent = c.total_spent + EXCLUDED.total_spent,
+            first_order_at = LEAST(c.first_order_at, EXCLUDED.first_order_at),
+            last_order_at = GREATEST(c.last_order_at, EXCLUDED.last_order_at),
             consent_requested_at = CASE WHEN %(requested)s AND NOT c.marketing_consent
                                         THEN EXCLUDED.consent_requested_at
                                         ELSE c.consent_requested_at END,
@@ -52,6 +66,9 @@ def customer_for_checkout(
         "phone": phone,
         "requested": consent_requested,
         "now": now,
+        "count": 0 if counted_total is None else 1,
+        "spent": counted_total or 0,
+        "order_at": None if counted_total is None else now,
     }
     return next(iter(Customer.objects.raw(sql, params)))
 

@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,10 +23,10 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from customers.services import customer_for_checkout, customer_refresh_stats
+from customers.services import customer_for_checkout
 from menus.money import to_major
 from menus.storefront import LiveMenu, live_menu
-from nordkestrel.errors import ConflictError, InvalidInput
+from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.text import storable
 from orders import notifications, payment_methods
 from orders.models import (
@@ -40,7 +41,12 @@ from orders.pricing import MAX_LINES, CartLine, Charges, Quote, StaleCart, price
 from promotions import rules
 from promotions.models import Promotion, Redemption
 from promotions.services import promotion_count_use
-from tenants.context import current_restaurant
+from tenants.context import (
+    TenantMismatch,
+    current_restaurant,
+    current_restaurant_or_none,
+    tenant_context,
+)
 from tenants.hours import Schedule, pickup_times, slot_start
 from tenants.models import Restaurant
 
@@ -455,26 +461,51 @@ def place_order(
     idempotency_key: str | None,
     now: datetime | None = None,
 ) -> tuple[Order, bool]:
-    """(order, created). The same key with the same request returns the first order."""
+    """(order, created). The same key with the same request returns the first order.
+
+    Called outside a transaction (the storefront API), it places the order in a transaction
+    of its own in the restaurant's tenant context; inside the restaurant's context (the
+    storefront pages), in a savepoint of the caller's transaction. Either way a refused or
+    failed attempt leaves nothing behind.
+
+    A key is looked up only when placing fails: a new order (nearly every request) costs no
+    lookup, and a replay is caught either by the unique key on insert or, when the checkout
+    would now be refused (the menu or the slot changed since), by the refusal."""
     now = now or timezone.now()
     fingerprint = request.fingerprint()
     # Without a key every submission is its own order (the pages always send one).
     key = idempotency_key or f"auto:{uuid.uuid4()}"
-    if idempotency_key:
-        existing = _existing(key, fingerprint)
-        if existing is not None:
-            return existing, False
     try:
-        with transaction.atomic():
+        with _in_restaurant(restaurant):
             order = _place(restaurant, request, key=key, fingerprint=fingerprint, now=now)
     except IntegrityError as error:
         if "orders_idempotency_key_unique" not in str(error) or not idempotency_key:
             raise
-        existing = _existing(key, fingerprint)
+        existing = _replayed(restaurant, key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    except DomainError:
+        existing = _replayed(restaurant, key, fingerprint) if idempotency_key else None
         if existing is None:
             raise
         return existing, False
     return order, True
+
+
+def _in_restaurant(restaurant: Restaurant) -> AbstractContextManager[Any]:
+    """A savepoint inside the restaurant's context, else a transaction that enters it."""
+    current = current_restaurant_or_none()
+    if current is None:
+        return tenant_context(restaurant)
+    if current.pk != restaurant.pk:
+        raise TenantMismatch(f"Placing an order of {restaurant.pk} inside {current.pk}'s context.")
+    return transaction.atomic()
+
+
+def _replayed(restaurant: Restaurant, key: str, fingerprint: str) -> Order | None:
+    with _in_restaurant(restaurant):
+        return _existing(key, fingerprint)
 
 
 def _place(
@@ -494,7 +525,10 @@ def _place(
     if not request.lines:
         raise InvalidInput("Your cart is empty.", code="empty_cart", attr="lines")
     menu = _require_menu(restaurant)
-    schedule = Schedule.load(restaurant, now=now)
+    if menu.hours_revision is None:
+        schedule = Schedule.load(restaurant, now=now)
+    else:
+        schedule = Schedule.at_revision(restaurant, menu.hours_revision, now=now)
     promised, slot = _resolve_time(restaurant, schedule, request.scheduled_for, now)
     promotion = None
     if request.promotion_code:
@@ -518,17 +552,19 @@ def _place(
     if request.tip > max(quote.subtotal, 0):
         raise InvalidInput("A tip can be at most the order's subtotal.", attr="tip")
 
+    status = flow.initial_status
     customer = customer_for_checkout(
         email=request.email,
         name=request.name,
         phone=request.phone,
         consent_requested=request.marketing_consent,
         now=now,
+        # Counted now when placed now; a card order counts once it is paid.
+        counted_total=quote.total if status == Status.PLACED else None,
     )
     if promotion is not None:
         promotion_count_use(promotion=promotion, customer=customer)
     _claim_slot(restaurant, schedule, slot, now)
-    status = flow.initial_status
     order = Order.objects.create(
         number=_next_number(),
         status=status,
@@ -582,6 +618,5 @@ def _place(
             promotion=promotion, order=order, customer=customer, discount=quote.discount
         )
     if status == Status.PLACED:
-        customer_refresh_stats(customer.pk)
         notifications.order_event(order, "placed")
     return order

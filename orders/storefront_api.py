@@ -314,12 +314,16 @@ class CheckoutView(StorefrontAPIView):
         data = _fields(request.data, CHECKOUT_FIELDS)
         key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
         checkout = parse_checkout(data, restaurant.zone)
-        now = timezone.now()
-        with tenant_context(restaurant):
-            order, created = place_order(
-                restaurant=restaurant, request=checkout, idempotency_key=key, now=now
-            )
-            placed = _fresh_order(order) if created else _public_order(order.public_id)
+        # In a transaction of its own: the new order is answered from what it wrote.
+        order, created = place_order(
+            restaurant=restaurant, request=checkout, idempotency_key=key, now=timezone.now()
+        )
+        placed: Order | None
+        if created:
+            placed = _fresh_order(order)
+        else:
+            with tenant_context(restaurant):
+                placed = _public_order(order.public_id)
         if placed is None:  # cannot happen: written or found in this restaurant just now
             raise NotFoundError("No such order.")
         return _order_response(placed, restaurant.zone, 201 if created else 200)

@@ -460,6 +460,7 @@ def place_order(
     request: CheckoutRequest,
     idempotency_key: str | None,
     now: datetime | None = None,
+    menu: LiveMenu | None = None,
 ) -> tuple[Order, bool]:
     """(order, created). The same key with the same request returns the first order.
 
@@ -470,14 +471,19 @@ def place_order(
 
     A key is looked up only when placing fails: a new order (nearly every request) costs no
     lookup, and a replay is caught either by the unique key on insert or, when the checkout
-    would now be refused (the menu or the slot changed since), by the refusal."""
+    would now be refused (the menu or the slot changed since), by the refusal.
+
+    ``menu``: the :func:`live_menu` as the caller just read it (the storefront API reads it
+    with the restaurant, in one query); read here when not given."""
     now = now or timezone.now()
     fingerprint = request.fingerprint()
     # Without a key every submission is its own order (the pages always send one).
     key = idempotency_key or f"auto:{uuid.uuid4()}"
     try:
         with _in_restaurant(restaurant):
-            order = _place(restaurant, request, key=key, fingerprint=fingerprint, now=now)
+            order = _place(
+                restaurant, request, key=key, fingerprint=fingerprint, now=now, menu=menu
+            )
     except IntegrityError as error:
         if "orders_idempotency_key_unique" not in str(error) or not idempotency_key:
             raise
@@ -509,7 +515,13 @@ def _replayed(restaurant: Restaurant, key: str, fingerprint: str) -> Order | Non
 
 
 def _place(
-    restaurant: Restaurant, request: CheckoutRequest, *, key: str, fingerprint: str, now: datetime
+    restaurant: Restaurant,
+    request: CheckoutRequest,
+    *,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    menu: LiveMenu | None,
 ) -> Order:
     flow = payment_methods.get(request.payment_method)
     if flow is None or not flow.offered(restaurant):
@@ -524,7 +536,7 @@ def _place(
         )
     if not request.lines:
         raise InvalidInput("Your cart is empty.", code="empty_cart", attr="lines")
-    menu = _require_menu(restaurant)
+    menu = menu or _require_menu(restaurant)
     if menu.hours_revision is None:
         schedule = Schedule.load(restaurant, now=now)
     else:

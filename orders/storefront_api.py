@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from menus.storefront import active_restaurant_with_live_menu
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
 from nordkestrel.ratelimit import limit
 from nordkestrel.text import storable
@@ -44,7 +45,7 @@ from staff.api import reject_unknown_fields
 from tenants.context import tenant_context
 from tenants.hours import SCHEDULE_DAYS
 from tenants.models import Restaurant
-from tenants.selectors import active_restaurant_for_host
+from tenants.selectors import active_restaurant_for_host, restaurant_id_for_host
 
 QUOTE_FIELDS = {"lines", "fulfilment", "scheduled_for", "tip", "promotion_code"}
 CHECKOUT_FIELDS = {
@@ -307,7 +308,12 @@ class CheckoutView(StorefrontAPIView):
         responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
-        restaurant = _storefront_restaurant(request)
+        # The restaurant and its live menu in one query (the other views read the menu later).
+        restaurant_id = restaurant_id_for_host(request.get_host())
+        found = active_restaurant_with_live_menu(restaurant_id) if restaurant_id else None
+        if found is None:
+            raise NotFoundError("No restaurant answers on this address.")
+        restaurant, menu = found
         limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
         if _has_code(request.data):
             limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
@@ -316,8 +322,9 @@ class CheckoutView(StorefrontAPIView):
         checkout = parse_checkout(data, restaurant.zone)
         # In a transaction of its own: the new order is answered from what it wrote.
         order, created = place_order(
-            restaurant=restaurant, request=checkout, idempotency_key=key, now=timezone.now()
-        )
+            restaurant=restaurant, request=checkout, idempotency_key=key, now=timezone.now(),
+            menu=menu,
+        )  # fmt: skip
         placed: Order | None
         if created:
             placed = _fresh_order(order)

@@ -60,7 +60,10 @@ def active_restaurant_for_host(host: str) -> Restaurant | None:
     restaurant_id = restaurant_id_for_host(host)
     if not restaurant_id:
         return None
-    return Restaurant.objects.filter(pk=restaurant_id, status=Restaurant.Status.ACTIVE).first()
+    try:  # get(), not first(): no ORDER BY on a lookup by primary key
+        return Restaurant.objects.get(pk=restaurant_id, status=Restaurant.Status.ACTIVE)
+    except Restaurant.DoesNotExist:
+        return None
 
 
 def restaurant_id_for_host(host: str) -> int | None:

@@ -21,6 +21,7 @@ from orders.services import order_transition
 from promotions.models import Promotion
 from staff.auth import Actor
 from tenants.context import tenant_context
+from tenants.models import Restaurant
 from tests.factories import make_shop, open_all_week
 
 pytestmark = pytest.mark.django_db
@@ -364,6 +365,21 @@ class TestHosts:
         ours.save()
         assert_error(client().get(url("api-storefront-options")), 404, "not_found")
 
+    def test_a_suspended_restaurant_takes_no_order(self, shop, restaurants):
+        ours = restaurants[0]
+        assert client().get(url("api-storefront-options")).status_code == 200  # host memoised
+        Restaurant.objects.filter(pk=ours.pk).update(status=Restaurant.Status.SUSPENDED)
+        response = post("api-storefront-checkout", checkout_body(shop), key="after-suspension")
+        assert_error(response, 404, "not_found")
+        assert orders_in(ours) == 0
+
+    def test_a_restaurant_without_a_live_menu_takes_no_order(self, shop, restaurants):
+        response = post("api-storefront-checkout", checkout_body(shop), host="theirs.localhost",
+                        key="no-menu")  # fmt: skip
+        body = assert_error(response, 409, "stale_cart")
+        assert [p["code"] for p in body["problems"]] == ["menu_unavailable"]
+        assert orders_in(restaurants[1]) == 0
+
     def test_the_app_host_has_no_storefront_routes(self, shop):
         for host in ("localhost", "testserver"):
             response = Client(HTTP_HOST=host).get(url("api-storefront-options"))
@@ -470,6 +486,19 @@ class TestOrderStatus:
         # The restaurant, the tenant setting and the order with its lines; the tenant
         # context is a savepoint here (tests run in a transaction), which adds three.
         assert len(found) <= 6, found
+
+
+def test_placing_costs_a_fixed_few_queries(shop):
+    post("api-storefront-checkout", checkout_body(shop), key="warm-up")
+    with CaptureQueriesContext(connection) as captured:
+        response = post("api-storefront-checkout", checkout_body(shop), key="counted")
+    assert response.status_code == 201
+    statements = [query["sql"] for query in captured.captured_queries]
+    # The restaurant with its live menu (one query); then in the order's transaction the
+    # tenant setting, the customer, the number, the order, its lines and its first status.
+    # Here the transaction is a savepoint of the test's (SAVEPOINT, RELEASE, and the tenant
+    # setting put back): three more. The email task is queued once the order commits.
+    assert len(statements) <= 10, statements
 
 
 class TestRateLimits:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from menus.storefront import live_menu
 from nordkestrel.errors import InvalidInput
@@ -80,8 +81,6 @@ def test_the_live_menu_reads_the_revision_in_its_one_query(restaurants):
     make_shop(ours)
     open_all_week(ours)
     with tenant_context(ours):
-        from django.test.utils import CaptureQueriesContext
-
         live_menu(ours.pk)  # this process parses the document once
         with CaptureQueriesContext(connection) as queries:
             menu = live_menu(ours.pk)
@@ -94,8 +93,6 @@ def test_a_kept_schedule_is_used_until_the_revision_moves(restaurants):
     open_all_week(ours)
     ours.refresh_from_db()
     with tenant_context(ours):
-        from django.test.utils import CaptureQueriesContext
-
         current = revision(ours)
         first = Schedule.at_revision(ours, current, now=NOW)
         with CaptureQueriesContext(connection) as queries:
@@ -135,3 +132,24 @@ def test_a_checkout_right_after_closing_for_the_day_is_refused(restaurants):
     with pytest.raises(InvalidInput) as refused:
         place("after")
     assert refused.value.code == "closed"
+
+
+def test_the_checkout_reads_the_restaurant_and_its_live_menu_in_one_query(restaurants):
+    from menus.storefront import active_restaurant_with_live_menu
+
+    ours, theirs = restaurants
+    make_shop(ours)
+    open_all_week(ours)
+    live_menu(ours.pk)  # this process parses the document once
+    with CaptureQueriesContext(connection) as queries:
+        found = active_restaurant_with_live_menu(ours.pk)
+    assert len(queries) == 1
+    assert found is not None
+    restaurant, menu = found
+    assert restaurant.pk == ours.pk and restaurant.name == ours.name
+    assert menu == live_menu(ours.pk)
+    assert menu is not None and menu.hours_revision == revision(ours)
+    # No live menu: the restaurant alone. Not active: nothing.
+    assert active_restaurant_with_live_menu(theirs.pk) == (theirs, None)
+    Restaurant.objects.filter(pk=ours.pk).update(status=Restaurant.Status.SUSPENDED)
+    assert active_restaurant_with_live_menu(ours.pk) is None

@@ -14,12 +14,18 @@ import io
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nordkestrel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported by the functions that decode, not at module level: only an upload needs
+# it, and every menu view imports this module (tests/test_lazy_imports.py checks).
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +92,8 @@ def _read_capped(upload: File) -> bytes:
 
 
 def _open(data: bytes) -> Image.Image:
+    from PIL import Image
+
     image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     if image.format not in DECODED_FORMATS:
         raise _invalid()
@@ -99,6 +107,8 @@ def _open(data: bytes) -> Image.Image:
 
 def _decode(data: bytes) -> Image.Image:
     """The first frame, fully decoded and upright; raises InvalidInput for anything else."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         # verify() walks the file's structure (chunk checksums); it leaves the image unusable,
         # so the pixels come from a second open.
@@ -140,6 +150,8 @@ def _normalised(image: Image.Image) -> Image.Image:
 
 def process_image(upload: File) -> ProcessedImage:
     """Decode ``upload`` (JPEG, PNG or WebP, at most 5 MB) and re-encode it as a clean WebP."""
+    from PIL import Image
+
     data = _read_capped(upload)
     image = _decode(data)
     try:

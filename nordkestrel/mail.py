@@ -17,12 +17,17 @@ import base64
 import email.message
 import logging
 import mimetypes
+import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
-import resend
 from django.core.mail import DEFAULT_ATTACHMENT_MIME_TYPE, EmailMessage, InvalidMailer
 from django.core.mail.backends.base import BaseEmailBackend
+
+# ``resend`` is imported where a message is sent, never at module level: the SDK (and the
+# requests stack under it) costs megabytes of memory in every process that imports this module
+# (the task modules do, for describe_error), and a web worker rarely sends an email itself
+# (tests/test_lazy_imports.py checks).
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,8 @@ class ResendEmailBackend(BaseEmailBackend):
         return sent
 
     def _send(self, message: EmailMessage) -> None:
+        import resend
+
         params = resend_params(message)
         key = getattr(message, IDEMPOTENCY_ATTRIBUTE, None)
         options = cast(resend.Emails.SendOptions, {"idempotency_key": key}) if key else None
@@ -79,7 +86,8 @@ class ResendEmailBackend(BaseEmailBackend):
 def describe_error(error: Exception) -> str:
     """What went wrong, for a log line: Resend's status, error name and message (no secrets;
     the key travels only in a request header)."""
-    if isinstance(error, resend.exceptions.ResendError):
+    sdk = sys.modules.get("resend")  # never imported: the error cannot be one of its own
+    if sdk is not None and isinstance(error, sdk.exceptions.ResendError):
         return f"{error.code} {error.error_type}: {error.message}"
     return f"{type(error).__name__}: {error}"
 

@@ -16,7 +16,11 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from nordkestrel import env
+from nordkestrel import env, lean
+
+# Before anything imports DRF: its compat module would import requests, PyYAML and Pygments,
+# which the API never uses, into every process (nordkestrel/lean.py).
+lean.import_rest_framework_compat()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.get_str("NORDKESTREL_DATA_DIR") or BASE_DIR / ".data")

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import stripe
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import stripe
+
+# ``stripe`` is imported inside the functions that use it, never at module level: the SDK (and
+# the requests stack under it) costs a web worker megabytes of memory, and most processes
+# never talk to Stripe. This module is imported at start-up (the webhook handlers and the
+# account purge register themselves), so a top-level import here would load it everywhere
+# (tests/test_lazy_imports.py checks that it does not).
 
 
 class GatewayError(Exception):
@@ -46,6 +54,8 @@ MAX_RETRIES = 2
 def _client() -> stripe.StripeClient:
     if not settings.STRIPE_SECRET_KEY:
         raise GatewayError("Card payments are not configured.", code="stripe_not_configured")
+    import stripe
+
     base = settings.STRIPE_API_BASE
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
@@ -57,6 +67,8 @@ def _client() -> stripe.StripeClient:
 
 
 def _call(function: Any, params: dict[str, Any], options: dict[str, Any]) -> Any:
+    import stripe
+
     try:
         return function(params, options)
     except stripe.StripeError as error:
@@ -153,6 +165,8 @@ class Intent:
 
 def intent_from(obj: Any) -> Intent:
     """An Intent from a PaymentIntent object (the SDK's, or an event's payload)."""
+    import stripe
+
     if isinstance(obj, stripe.StripeObject):
         obj = obj.to_dict()
     charge = obj.get("latest_charge") or ""
@@ -301,6 +315,8 @@ def verify_event(payload: bytes, signature: str | None, *, secret: str) -> dict[
     """The event, once its signature over the raw body and its timestamp (300 s) check out."""
     if not secret:
         raise SignatureError("No webhook secret is configured for this endpoint.")
+    import stripe
+
     try:
         event = stripe.Webhook.construct_event(
             payload, signature or "", secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE

@@ -140,5 +140,5 @@ def test_production_settings_values():
     values = result.stdout.strip().splitlines()[-1]
     assert values == (
         "[false, true, 63072000, true, true, true, true, true, true, "
-        '["HTTP_X_FORWARDED_PROTO", "https"], "django.core.cache.backends.redis.RedisCache"]'
+        '["HTTP_X_FORWARDED_PROTO", "https"], "nordkestrel.cache.RedisCache"]'
     )

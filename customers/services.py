@@ -90,10 +90,20 @@ def customer_confirm_consent(*, customer_id: int, now: datetime) -> Customer:
 
 def customer_refresh_stats(customer_id: int) -> None:
     """Order count, total spent and first/last order, recomputed from the customer's orders
-    that were placed and not cancelled (one statement)."""
+    that were placed and not cancelled.
+
+    The row is locked first and the orders read by a second statement: a checkout of the same
+    diner holds the row until it commits (:func:`customer_for_checkout`), so the recount waits
+    for it and then sees its order. Counting in the same statement as the wait would read the
+    orders as they were before it and write back a count one short."""
     from orders.models import COUNTED_STATUSES, Order
 
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Customer._meta.db_table} WHERE restaurant_id = %s AND id = %s "  # noqa: S608 - the model's table
+            "FOR UPDATE",
+            [current_restaurant().pk, customer_id],
+        )
         cursor.execute(
             f"""
             UPDATE {Customer._meta.db_table} AS c SET

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from tenants.context import TenantMismatch, current_restaurant
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
 SLOT_MINUTES = 15
@@ -52,6 +53,8 @@ class Schedule:
         its ``hours_revision`` (read by the caller in its own transaction), its time zone and
         the local date stay the same: any change to the hours or exceptions moves the
         revision, so a kept schedule is never out of date. No query when kept."""
+        if current_restaurant().pk != restaurant.pk:  # load() reads the context's hours
+            raise TenantMismatch("A schedule is kept for the restaurant in context only.")
         zone = restaurant.zone
         key = (revision, str(zone), now.astimezone(zone).date())
         kept = _schedules.get(restaurant.pk)

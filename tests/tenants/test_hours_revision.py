@@ -153,3 +153,24 @@ def test_the_checkout_reads_the_restaurant_and_its_live_menu_in_one_query(restau
     assert active_restaurant_with_live_menu(theirs.pk) == (theirs, None)
     Restaurant.objects.filter(pk=ours.pk).update(status=Restaurant.Status.SUSPENDED)
     assert active_restaurant_with_live_menu(ours.pk) is None
+
+
+def test_one_statement_moves_each_restaurant_it_touched_once(restaurants):
+    from tenants.context import tenant_bypass
+
+    ours, theirs = restaurants
+
+    def sequence() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT last_value FROM tenants_hours_revision_seq")
+            return cursor.fetchone()[0]
+
+    open_all_week(ours)  # seven rows in one INSERT
+    before = sequence()
+    open_all_week(theirs)
+    assert sequence() == before + 1
+    with tenant_bypass():
+        ours_before, theirs_before = revision(ours), revision(theirs)
+        OpeningHours.objects.all().update(closes=time(21))  # both restaurants, one statement
+    assert sequence() == before + 3
+    assert revision(ours) > ours_before and revision(theirs) > theirs_before

@@ -43,7 +43,6 @@ from promotions.models import Promotion, Redemption
 from promotions.services import promotion_count_use
 from tenants.context import (
     TenantMismatch,
-    current_restaurant,
     current_restaurant_or_none,
     tenant_context,
 )
@@ -440,16 +439,24 @@ def _existing(key: str, fingerprint: str) -> Order | None:
     return order
 
 
-def _next_number() -> int:
-    table = OrderSequence._meta.db_table
+def _number(order: Order) -> int:
+    """The restaurant's next order number, given to ``order`` (written with 0) in the same
+    statement. Checkouts of one restaurant queue on its number row from here to their commit,
+    so this is the transaction's last statement."""
+    sequence, orders = OrderSequence._meta.db_table, Order._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} AS s (restaurant_id, last_number) VALUES (%s, 1)
-            ON CONFLICT (restaurant_id) DO UPDATE SET last_number = s.last_number + 1
-            RETURNING last_number
-            """,  # noqa: S608 - the table name is the model's, every value a parameter
-            [current_restaurant().pk],
+            WITH next AS (
+                INSERT INTO {sequence} AS s (restaurant_id, last_number) VALUES (%s, 1)
+                ON CONFLICT (restaurant_id) DO UPDATE SET last_number = s.last_number + 1
+                RETURNING last_number
+            )
+            UPDATE {orders} AS o SET number = next.last_number FROM next
+             WHERE o.restaurant_id = %s AND o.id = %s
+            RETURNING o.number
+            """,  # noqa: S608 - table names are the models', every value a parameter
+            [order.restaurant_id, order.restaurant_id, order.pk],
         )
         return int(cursor.fetchone()[0])
 
@@ -578,7 +585,7 @@ def _place(
         promotion_count_use(promotion=promotion, customer=customer)
     _claim_slot(restaurant, schedule, slot, now)
     order = Order.objects.create(
-        number=_next_number(),
+        number=0,  # numbered last, below
         status=status,
         fulfilment=request.fulfilment,
         payment_method=flow.method,
@@ -631,4 +638,5 @@ def _place(
         )
     if status == Status.PLACED:
         notifications.order_event(order, "placed")
+    order.number = _number(order)
     return order

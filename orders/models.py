@@ -40,7 +40,9 @@ class PaymentMethod(models.TextChoices):
 class Order(TenantModel):
     # The diner's handle on the order (status page): unguessable, never the sequential id.
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    # Per-restaurant order number shown to staff and diners.
+    # Per-restaurant order number shown to staff and diners. Checkout writes the order with 0
+    # and numbers it last, just before its commit (orders.checkout._number): the uniqueness is
+    # checked at commit, and the restaurant's number row is locked for as short as possible.
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices)
     fulfilment = models.CharField(max_length=10, choices=Fulfilment.choices)
@@ -89,7 +91,11 @@ class Order(TenantModel):
         ordering = ["created_at", "id"]
         constraints = [
             *TenantModel.Meta.constraints,
-            models.UniqueConstraint(fields=["restaurant", "number"], name="orders_number_unique"),
+            models.UniqueConstraint(
+                fields=["restaurant", "number"],
+                name="orders_number_unique",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
             models.UniqueConstraint(
                 fields=["restaurant", "idempotency_key"], name="orders_idempotency_key_unique"
             ),

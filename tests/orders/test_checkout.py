@@ -392,6 +392,32 @@ def test_outside_a_transaction_an_order_is_placed_in_one_of_its_own(restaurants)
     assert written(ours) == (1, 1, 1, 1)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_checkouts_of_one_restaurant_number_without_gaps_or_twins(restaurants):
+    """Orders are written with 0 and numbered just before commit (the number's uniqueness is
+    checked at commit): twelve at once get 1..12, each once, and none reads 0."""
+    ours = restaurants[0]
+    open_all_week(ours)
+    ids = make_shop(ours)
+    barrier = threading.Barrier(12)
+
+    def checkout(n: int):
+        def run():
+            request = parse_checkout(body(ids, email=f"diner{n}@example.com"), ours.zone)
+            barrier.wait(timeout=20)
+            order, _ = place_order(restaurant=ours, request=request, idempotency_key=f"n{n}",
+                                   now=NOW)  # fmt: skip
+            return order.number
+
+        return run
+
+    numbers = run_concurrently(*[checkout(n) for n in range(12)])
+    assert sorted(numbers) == list(range(1, 13)), numbers
+    with tenant_context(ours):
+        stored = sorted(Order.objects.values_list("number", flat=True))
+    assert stored == list(range(1, 13))
+
+
 def test_placing_inside_another_restaurants_context_is_refused(shop, restaurants):
     from tenants.context import TenantMismatch
 

@@ -239,27 +239,41 @@ def live_menu(restaurant_id: int) -> LiveMenu | None:
 def active_restaurant_with_live_menu(
     restaurant_id: int,
 ) -> tuple[Restaurant, LiveMenu | None] | None:
-    """The restaurant, if active, and its :func:`live_menu`, read together in one query (a
-    second only when it has no live menu). For the checkout, which needs both at once."""
-    state = (
-        _live_states(restaurant_id)
-        .filter(restaurant__status=Restaurant.Status.ACTIVE)
-        .select_related("restaurant")
-        .defer("document_json", "content_hash")
-        .first()
+    """The restaurant, if active, and its :func:`live_menu`, read together in one query. For
+    the checkout, which needs both at once: written out in SQL because the ORM's version of
+    this join cost it three times as much (the restaurant's forty columns and the join's
+    compilation, every order)."""
+    found = next(
+        iter(
+            Restaurant.objects.raw(
+                ACTIVE_RESTAURANT_WITH_LIVE_MENU, [restaurant_id, Restaurant.Status.ACTIVE]
+            )
+        ),
+        None,
     )
-    if state is None:
-        try:
-            restaurant = Restaurant.objects.get(pk=restaurant_id, status=Restaurant.Status.ACTIVE)
-        except Restaurant.DoesNotExist:
-            return None
-        return restaurant, None
-    restaurant = state.restaurant
+    if found is None:
+        return None
+    state: Any = found  # the menu's columns, beside the restaurant's
+    if state.menu_version_id is None:
+        return found, None
+    # Extra columns of a raw query come as the database sends them: jsonb as text.
     menu = _live(
-        restaurant_id, state.live_version_id, state.live_number, state.sold_out_items,
-        state.sold_out_modifiers, restaurant.hours_revision,
+        restaurant_id, state.menu_version_id, state.menu_number,
+        json.loads(state.menu_sold_out_items), json.loads(state.menu_sold_out_modifiers),
+        found.hours_revision,
     )  # fmt: skip
-    return restaurant, menu
+    return found, menu
+
+
+ACTIVE_RESTAURANT_WITH_LIVE_MENU = f"""
+    SELECT r.*, s.live_version_id AS menu_version_id, s.live_number AS menu_number,
+           s.sold_out_items AS menu_sold_out_items,
+           s.sold_out_modifiers AS menu_sold_out_modifiers
+      FROM {Restaurant._meta.db_table} r
+      LEFT JOIN {StorefrontMenuState._meta.db_table} s
+        ON s.restaurant_id = r.id AND s.live_version_id IS NOT NULL
+     WHERE r.id = %s AND r.status = %s
+"""  # noqa: S608 - table names are the models', every value a parameter
 
 
 def _live_states(restaurant_id: int) -> QuerySet[StorefrontMenuState]:

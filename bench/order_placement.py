@@ -32,6 +32,7 @@ Target (issue 6): checkout at 0.5 of the baseline or more. Usage:
     .venv/bin/python bench/order_placement.py [--runs 5] [--duration 8] [--connections 32]
         [--restaurants 20] [--redis-url redis://127.0.0.1:6379/5]
     .venv/bin/python bench/order_placement.py --profile 2000  # cProfile, checkouts in-process
+    .venv/bin/python bench/order_placement.py --in-process 100  # quick ratio, one process
 
 Results go to stdout as a Markdown table; bench/RESULTS.md records them.
 """
@@ -213,8 +214,9 @@ def measure(
     env: dict[str, str], cases: dict[str, Path], args: argparse.Namespace
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """{configuration: {case: (median orders/s, median p99 ms)}}. One server per configuration,
-    all up at once; each round loads every (configuration, case) in turn, so drift on a noisy
-    machine hits them alike and configurations compare as fairly as cases do."""
+    all up at once; each round loads every (configuration, case) in turn, starting one turn
+    later each round, so drift on a noisy machine hits them alike and configurations compare
+    as fairly as cases do."""
     ports = {config: PORT + n for n, config in enumerate(CONFIGURATIONS)}
     taken = [port for port in ports.values() if not port_free(port)]
     if taken:
@@ -252,8 +254,11 @@ def measure(
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {
             (config, name): [] for config in ports for name in cases
         }
+        turns = list(samples.items())
         for run in range(args.runs):
-            for (config, name), values in samples.items():
+            # Each round starts one turn later, so no case always follows the same one.
+            shift = run % len(turns)
+            for (config, name), values in turns[shift:] + turns[:shift]:
                 values.append(wrk(ports[config], cases[name], args.connections, args.duration))
                 print(f"run {run + 1}, {config}, {name}: {values[-1][0]:.0f}/s", file=sys.stderr)
         table: dict[str, dict[str, tuple[float, float]]] = {config: {} for config in ports}
@@ -338,6 +343,47 @@ def time_limiter(env: dict[str, str], count: int, slug: str) -> None:
     )
 
 
+def in_process(env: dict[str, str], count: int, slug: str) -> None:
+    """The checkout against the bare view in this one process (Django's test client, no
+    server, no concurrency): alternating batches of ``count`` orders, 7 rounds, the median
+    wall time per order of each and their ratio per round. A quick check while changing
+    the checkout; the server run above is the measurement of record."""
+    setup_django(env)
+    from django.test import Client
+
+    from orders.management.commands.bench_orders import cart
+    from tenants.models import Restaurant
+
+    checkout = checkout_client(slug)
+    lines = cart(Restaurant.objects.get(slug=slug), 3)
+    bare = Client(HTTP_X_BENCH_RESTAURANT=slug)
+
+    def baseline() -> None:
+        key = uuid.uuid4().hex
+        body = {"lines": lines, "name": "Bench Diner", "email": f"{key}@bench.example.com"}
+        response = bare.post(
+            "/bench/bare-order", body, content_type="application/json",
+            headers={"Idempotency-Key": key},
+        )  # fmt: skip
+        assert response.status_code == 201, response.content
+
+    def batch(place: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            place()
+        return (time.perf_counter() - started) / count * 1000
+
+    for _ in range(20):
+        baseline()
+        checkout()
+    rounds = [(batch(baseline), batch(checkout)) for _ in range(7)]
+    base, check = zip(*rounds, strict=True)
+    ratio = statistics.median(b / c for b, c in rounds)
+    print(f"in one process, median of 7 rounds of {count}: baseline {statistics.median(base):.2f} "
+          f"ms, checkout {statistics.median(check):.2f} ms per order; checkout at {ratio:.2f}x "
+          f"the baseline's rate")  # fmt: skip
+
+
 def profile(env: dict[str, str], count: int, slug: str) -> None:
     """cProfile of ``count`` checkouts through Django's test client in this one process, in
     CPU time: what this process computes, not the waits (database, Redis, other processes)."""
@@ -371,11 +417,14 @@ def main() -> None:
     parser.add_argument("--database-url", default=DATABASE_URL)
     parser.add_argument("--profile", type=int, default=0, help="profile this many checkouts")
     parser.add_argument("--time-limiter", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--in-process", type=int, default=0, help="compare in one process, batches of this many"
+    )
     args = parser.parse_args()
     env = base_env(args.database_url, args.redis_url)
     if args.time_limiter:
         return time_limiter(env, args.time_limiter, FIRST)
-    if shutil.which("wrk") is None and not args.profile:
+    if shutil.which("wrk") is None and not (args.profile or args.in_process):
         sys.exit("wrk is needed: apt-get install -y wrk")
 
     ensure_database(args.database_url)
@@ -384,6 +433,8 @@ def main() -> None:
     carts = json.loads(manage(env, *setup))
     if args.profile:
         return profile(env, args.profile, FIRST)
+    if args.in_process:
+        return in_process(env, args.in_process, FIRST)
     queries = json.loads(manage(env, "bench_orders", "queries", "--items", str(ITEMS)))
     timing = subprocess.run(
         [sys.executable, __file__, "--time-limiter", "50", "--database-url", args.database_url,

@@ -67,3 +67,62 @@ def test_a_rate_limit_counts_in_two_round_trips(redis_cache, rf):
         del client.execute_command
     assert usage["count"] == 2
     assert [args[0] for args in sent] == ["SET", "EVALSHA"]
+
+
+def test_limit_counts_what_django_ratelimit_counts_in_one_round_trip(
+    redis_cache, rf, frozen_ratelimit_clock, monkeypatch
+):
+    """nordkestrel.ratelimit.limit pipelines django-ratelimit's add-then-increment: the same
+    key, window and verdict as get_usage, one round trip."""
+    from django_ratelimit.core import get_usage
+
+    from nordkestrel.ratelimit import RateLimitExceeded, limit
+
+    request = rf.post("/checkout", REMOTE_ADDR="203.0.113.10")
+
+    def usage() -> int:
+        return get_usage(request, group="shared", key="ip", rate="4/m")["count"]
+
+    client = redis_cache._cache.get_client(write=True)
+    sent: list[tuple] = []
+    executed: list[int] = []
+    original_command, original_pipeline = client.execute_command, client.pipeline
+
+    def pipeline(*args, **kwargs):
+        made = original_pipeline(*args, **kwargs)
+        execute = made.execute
+
+        def counted_execute(*a, **k):
+            executed.append(len(made.command_stack))
+            return execute(*a, **k)
+
+        made.execute = counted_execute
+        return made
+
+    monkeypatch.setattr(client, "pipeline", pipeline)
+    monkeypatch.setattr(client, "execute_command", lambda *a, **k: sent.append(a)
+                        or original_command(*a, **k))  # fmt: skip
+    limit(request, group="shared", rate="4/m")
+    assert (executed, sent) == ([2], []), "SET NX and INCR in one pipeline, nothing else"
+    monkeypatch.undo()
+
+    assert usage() == 1
+    get_usage(request, group="shared", key="ip", rate="4/m", increment=True)
+    assert usage() == 2
+    limit(request, group="shared", rate="4/m")
+    limit(request, group="shared", rate="4/m")
+    assert usage() == 4
+    with pytest.raises(RateLimitExceeded) as refused:
+        limit(request, group="shared", rate="4/m")
+    assert 1 <= refused.value.retry_after <= 60
+    other = rf.post("/checkout", REMOTE_ADDR="203.0.113.11")
+    limit(other, group="shared", rate="4/m")  # another client has its own count
+
+
+def test_limit_honours_the_switch(redis_cache, rf, settings):
+    from nordkestrel.ratelimit import limit
+
+    settings.RATELIMIT_ENABLE = False
+    request = rf.post("/checkout", REMOTE_ADDR="203.0.113.12")
+    for _ in range(5):
+        limit(request, group="off", rate="1/m")

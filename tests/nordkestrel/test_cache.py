@@ -100,8 +100,12 @@ def test_limit_counts_what_django_ratelimit_counts_in_one_round_trip(
         return made
 
     monkeypatch.setattr(client, "pipeline", pipeline)
-    monkeypatch.setattr(client, "execute_command", lambda *a, **k: sent.append(a)
-                        or original_command(*a, **k))  # fmt: skip
+
+    def command(*args, **kwargs):
+        sent.append(args)
+        return original_command(*args, **kwargs)
+
+    monkeypatch.setattr(client, "execute_command", command)
     limit(request, group="shared", rate="4/m")
     assert (executed, sent) == ([2], []), "SET NX and INCR in one pipeline, nothing else"
     monkeypatch.undo()

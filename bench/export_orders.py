@@ -60,7 +60,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from servers import port_free, wait_until_up  # bench/servers.py, beside this script
+from servers import (  # bench/servers.py, beside this script
+    ensure_database,
+    manage,
+    port_free,
+    wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8091  # servers.py uses 8099, menu_read.py 8097, order_placement.py 8093 and up
@@ -206,20 +211,6 @@ def base_env(database_url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "false",
     }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-
-
-def ensure_database(database_url: str) -> None:
-    name = database_url.split("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(database_url.replace(f"/{name}?", "/postgres?"), autocommit=True) as db:
-        if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            db.execute(f'CREATE DATABASE "{name}"')
 
 
 def populate(orders: int, customers: int) -> None:

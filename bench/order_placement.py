@@ -55,7 +55,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from servers import port_free, wait_until_up  # bench/servers.py, beside this script
+from servers import (  # bench/servers.py, beside this script
+    ensure_database,
+    manage,
+    port_free,
+    wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -178,20 +183,6 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "false",
     }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-
-
-def ensure_database(database_url: str) -> None:
-    name = database_url.split("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(database_url.replace(f"/{name}?", "/postgres?"), autocommit=True) as db:
-        if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            db.execute(f'CREATE DATABASE "{name}"')
 
 
 def order_count(database_url: str) -> int:

@@ -54,6 +54,24 @@ SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
 PATHS = ["/healthz", "/readyz"]
 
 
+def manage(env: dict[str, str], *args: str) -> str:
+    """``manage.py`` with ``env``, its output (for the benchmarks' setup commands)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the benchmark's own database on the server of ``database_url`` if missing."""
+    import psycopg
+
+    name = database_url.split("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(database_url.replace(f"/{name}?", "/postgres?"), autocommit=True) as db:
+        if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            db.execute(f'CREATE DATABASE "{name}"')
+
+
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -53,7 +53,7 @@ class MenuDetailSerializer(MenuSerializer):
 
 class ItemSerializer(serializers.ModelSerializer):
     categories = serializers.ListField(
-        child=serializers.IntegerField(), required=False, write_only=True, max_length=100
+        child=serializers.IntegerField(), required=False, max_length=100
     )
     modifier_groups = serializers.ListField(
         child=serializers.IntegerField(), required=False, max_length=50
@@ -144,6 +144,7 @@ class MenuListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), MenuSerializer)
 
+    @extend_schema(request=MenuSerializer, responses={201: MenuSerializer})
     def post(self, request: Request) -> Response:
         menu = services.menu_save(actor=self.actor, **parse(MenuSerializer, request))
         return Response(MenuSerializer(menu).data, status=status.HTTP_201_CREATED)
@@ -160,12 +161,12 @@ class MenuDetailView(TenantAPIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(MenuDetailSerializer(self.get_object()).data)
 
+    @extend_schema(request=MenuSerializer, responses=MenuDetailSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        menu = self.get_object()
         fields = parse(MenuSerializer, request, partial=True)
-        return Response(
-            MenuSerializer(services.menu_save(actor=self.actor, menu=menu, **fields)).data
-        )
+        services.menu_save(actor=self.actor, menu=self.get_object(), **fields)
+        # Answered as GET answers it: the menu with its categories, read after the change.
+        return Response(MenuDetailSerializer(self.get_object()).data)
 
     def delete(self, request: Request, pk: int) -> Response:
         services.delete(actor=self.actor, obj=self.get_object())
@@ -179,6 +180,7 @@ class MenuCategoriesView(TenantAPIView):
     serializer_class = CategorySerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=CategorySerializer, responses={201: CategorySerializer})
     def post(self, request: Request, pk: int) -> Response:
         menu = self.get_object()
         category = services.category_save(
@@ -245,6 +247,7 @@ class ItemListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), ItemSerializer)
 
+    @extend_schema(request=ItemSerializer, responses={201: ItemSerializer})
     def post(self, request: Request) -> Response:
         item = services.item_save(actor=self.actor, **parse(ItemSerializer, request))
         return Response(ItemSerializer(item).data, status=status.HTTP_201_CREATED)
@@ -275,6 +278,7 @@ class ItemDuplicateView(TenantAPIView):
     serializer_class = ItemSerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=None, responses={201: ItemSerializer})
     def post(self, request: Request, pk: int) -> Response:
         copy = services.item_duplicate(actor=self.actor, item=self.get_object())
         return Response(ItemSerializer(copy).data, status=status.HTTP_201_CREATED)
@@ -316,6 +320,7 @@ class GroupListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), ModifierGroupSerializer)
 
+    @extend_schema(request=ModifierGroupSerializer, responses={201: ModifierGroupSerializer})
     def post(self, request: Request) -> Response:
         group = services.group_save(actor=self.actor, **parse(ModifierGroupSerializer, request))
         return Response(ModifierGroupSerializer(group).data, status=status.HTTP_201_CREATED)
@@ -345,6 +350,7 @@ class GroupModifiersView(TenantAPIView):
     serializer_class = ModifierSerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=ModifierSerializer, responses={201: ModifierSerializer})
     def post(self, request: Request, pk: int) -> Response:
         group = self.get_object()
         modifier = services.modifier_save(
@@ -420,7 +426,7 @@ class VersionRollbackView(TenantAPIView):
     serializer_class = VersionSerializer
     scopes = {"post": Scope.MENUS_PUBLISH}
 
-    @extend_schema(request=None, responses=VersionSerializer)
+    @extend_schema(request=None, responses={201: VersionSerializer})
     def post(self, request: Request, pk: int) -> Response:
         version = services.rollback(actor=self.actor, version=self.get_object())
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -16,7 +15,15 @@ from rest_framework.views import APIView
 
 from menus import services
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
+from menus.schema import (
+    AvailabilityField,
+    MenuChangesSerializer,
+    MenuDocumentField,
+    PreviewSerializer,
+    StorefrontMenuSerializer,
+)
 from menus.storefront import storefront_menu
+from nordkestrel.api import ErrorSerializer
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
@@ -26,6 +33,8 @@ from tenants.selectors import restaurant_id_for_host
 
 
 class MenuSerializer(serializers.ModelSerializer):
+    availability = AvailabilityField(required=False)
+
     class Meta:
         model = Menu
         fields = ["id", "name", "description", "position", "availability"]
@@ -107,8 +116,18 @@ class VersionSerializer(serializers.ModelSerializer):
 
 
 class VersionDetailSerializer(VersionSerializer):
+    document = MenuDocumentField(read_only=True)
+
     class Meta(VersionSerializer.Meta):
         fields = [*VersionSerializer.Meta.fields, "document"]
+        read_only_fields = fields
+
+
+class PublishedVersionSerializer(VersionSerializer):
+    changes = MenuChangesSerializer(read_only=True)
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "changes"]
         read_only_fields = fields
 
 
@@ -383,7 +402,7 @@ class PreviewView(TenantAPIView):
 
     scopes = {"get": Scope.MENUS_READ}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=PreviewSerializer)
     def get(self, request: Request) -> Response:
         return Response(services.preview(actor=self.actor))
 
@@ -391,7 +410,7 @@ class PreviewView(TenantAPIView):
 class PublishView(TenantAPIView):
     scopes = {"post": Scope.MENUS_PUBLISH}
 
-    @extend_schema(request=None, responses=VersionSerializer)
+    @extend_schema(request=None, responses={201: PublishedVersionSerializer})
     def post(self, request: Request) -> Response:
         version, changes = services.publish(actor=self.actor)
         return Response(
@@ -460,7 +479,10 @@ class StorefrontMenuView(APIView):
             return self.get(request)
         return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(operation_id="storefront_menu", responses={200: OpenApiTypes.OBJECT, 304: None})
+    @extend_schema(
+        operation_id="storefront_menu",
+        responses={200: StorefrontMenuSerializer, 304: None, 404: ErrorSerializer},
+    )
     def get(self, request: Request) -> HttpResponse:
         restaurant_id = restaurant_id_for_host(request.get_host())
         if restaurant_id is None:

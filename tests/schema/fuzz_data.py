@@ -1,7 +1,8 @@
 """The fuzzing run's own restaurant, with enough data that every id in the schema resolves:
 a published menu (categories, items, modifier groups), opening hours, orders placed through
 checkout (so customers exist, one with a promotion), promotions, a card payment through the
-Stripe stand-in with a dispute, and an export. A second restaurant with its own orders gives a leak somewhere to go."""
+Stripe stand-in with a dispute, and an export. A second restaurant with its own orders gives
+a leak somewhere to go."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 The storefront's routes live in their own URL configuration, answered only on a storefront
 host, so drf-spectacular's walk of the application's URLs does not see them. The generator
 adds the ``/api/v1/storefront/`` routes of ``storefront.urls``; the postprocessing hook tags
-them ``storefront`` and gives each of their operations a server entry naming the host they answer on,
-``<scheme>://<slug>.<STOREFRONT_DOMAIN>`` (or a restaurant's active custom domain).
+them ``storefront`` and gives each of their operations a server entry naming the host they
+answer on, ``<scheme>://<slug>.<STOREFRONT_DOMAIN>`` (or a restaurant's active custom domain).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class DocumentModifierGroupSerializer(serializers.Serializer):
     name = serializers.CharField()
     min = serializers.IntegerField()
     max = serializers.IntegerField()
-    required = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]  # a body key
     modifiers = DocumentModifierSerializer(many=True)
 
 
@@ -104,7 +104,7 @@ class StorefrontMenuSerializer(MenuDocumentSerializer):
 class ItemChangeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    fields = serializers.ListField(child=serializers.CharField())
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
 
 
 class ItemNamedSerializer(serializers.Serializer):

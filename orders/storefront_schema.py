@@ -37,7 +37,7 @@ class CartLineSerializer(serializers.Serializer):
 
 
 class QuoteRequestSerializer(serializers.Serializer):
-    lines = CartLineSerializer(many=True, max_length=MAX_LINES)
+    lines = serializers.ListField(child=CartLineSerializer(), max_length=MAX_LINES)
     fulfilment = serializers.ChoiceField(choices=Fulfilment.choices, required=False)
     scheduled_for = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Omitted or null: as soon as possible."
@@ -77,7 +77,7 @@ class CheckoutRequestSerializer(QuoteRequestSerializer):
 
 class PaymentMethodOfferSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a body key, not Field.label
 
 
 class CheckoutOptionsSerializer(serializers.Serializer):

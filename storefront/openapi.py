@@ -33,8 +33,9 @@ class ApiSchemaGenerator(SchemaGenerator):
             return
         super()._initialise_endpoints()
         storefront = self.endpoint_inspector_cls(None, STOREFRONT_URLCONF).get_api_endpoints()
-        self.endpoints += [
-            endpoint for endpoint in storefront if endpoint[0].startswith(STOREFRONT_API_PREFIX)
+        self.endpoints = [
+            *(self.endpoints or []),
+            *(e for e in storefront if e[0].startswith(STOREFRONT_API_PREFIX)),
         ]
 
 

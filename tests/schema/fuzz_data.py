@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from orders.checkout import parse_checkout, place_order
 from promotions.models import Promotion
@@ -30,7 +31,7 @@ class FuzzRestaurant:
 
 
 def _place_orders(restaurant: Restaurant, shop: dict, now: datetime) -> None:
-    carts = [
+    carts: list[dict[str, Any]] = [
         {"lines": [{"item_id": shop["fries"], "quantity": 2}], "email": "ada@example.com"},
         {
             "lines": [

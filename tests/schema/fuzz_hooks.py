@@ -46,10 +46,10 @@ class OwnerSessionToken:
         )
 
     def set(self, case: schemathesis.Case, data: str, ctx: schemathesis.AuthContext) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+        case.headers["Authorization"] = f"Bearer {data}"
 
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: Any) -> None:
     if case.operation.path.startswith(STOREFRONT_PREFIX):
-        case.headers = {**(case.headers or {}), "Host": _env("STOREFRONT_HOST")}
+        case.headers["Host"] = _env("STOREFRONT_HOST")

@@ -59,7 +59,7 @@ def _st_environment(live_server, restaurant: FuzzRestaurant) -> dict[str, str]:
         "NK_FUZZ_ISSUER": settings.CLERK_ISSUER,
         "NK_FUZZ_AZP": settings.CLERK_AUTHORIZED_PARTIES[0],
         "NK_FUZZ_USER": owner.clerk_user_id or "",
-        "NK_FUZZ_ORG": restaurant.restaurant.clerk_organization_id,
+        "NK_FUZZ_ORG": restaurant.restaurant.clerk_organization_id or "",
         "NK_FUZZ_EMAIL": owner.email,
         "NK_FUZZ_STOREFRONT_HOST": f"{restaurant.restaurant.slug}.{host}",
     }

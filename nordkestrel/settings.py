@@ -478,6 +478,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "storefront.openapi.tag_storefront_paths",
+        "nordkestrel.openapi.add_links",
     ],
     # Several models have a "status"; each enum gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {

@@ -30,3 +30,22 @@ def test_the_storefront_api_is_documented_with_its_host():
             assert server["url"] == "{scheme}://{restaurant}.{storefront_domain}"
             body = operation["responses"].get("200") or operation["responses"]["201"]
             assert "$ref" in body["content"]["application/json"]["schema"], path
+
+
+def test_the_csv_export_path_names_every_export():
+    from exports import registry
+
+    operation = api_document()["paths"]["/api/v1/exports/{export_type}.csv"]["get"]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == "export_type"]
+    assert parameter["schema"]["enum"] == [e.name for e in registry.export_types()]
+
+
+def test_links_lead_from_what_is_created_to_where_it_is_addressed():
+    paths = api_document()["paths"]
+    placed = paths["/api/v1/storefront/checkout"]["post"]["responses"]["201"]["links"]
+    assert placed["ReadOrder"] == {
+        "operationId": "storefront_order",
+        "parameters": {"public_id": "$response.body#/public_id"},
+    }
+    created = paths["/api/v1/menus/{id}/categories"]["post"]["responses"]["201"]["links"]
+    assert created["DeleteCategory"]["operationId"] == "categories_destroy"

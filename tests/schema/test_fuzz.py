@@ -33,7 +33,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20261201
 # Examples per operation and phase: the whole run stays within a few minutes on CI's two
 # cores (README, "Schema fuzzing").
-MAX_EXAMPLES = int(os.environ.get("NK_FUZZ_MAX_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("NK_FUZZ_MAX_EXAMPLES", "10"))
 RUN_TIMEOUT_SECONDS = 600
 
 pytestmark = pytest.mark.usefixtures("transactional_db")

@@ -16,6 +16,7 @@ worker) and bounded by the examples per operation. Run it on its own with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -92,30 +93,51 @@ def test_every_operation_answers_as_its_schema_says(
         "--report-dir", str(reports),
         "--no-color",
     ]  # fmt: skip
-    finished = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=_st_environment(live_server, fuzz_restaurant),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-        check=False,
-    )
+    served = _ServedRequests()
+    logging.getLogger("nordkestrel.request").addHandler(served)
+    try:
+        finished = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=_st_environment(live_server, fuzz_restaurant),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_SECONDS,
+            check=False,
+        )
+    finally:
+        logging.getLogger("nordkestrel.request").removeHandler(served)
     output = finished.stdout + finished.stderr
     (reports / "output.txt").write_text(output)
+    reported = sorted(reports.glob("*.json"))
+    summary = _summary(json.loads(reported[-1].read_text())) if reported else "no report"
+    summary += f"; the server answered {served.count} requests, {served.errors} of them 5xx"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line("")
-        for line in _summary(output):
-            reporter.write_line(f"schema fuzzing: {line}")
-    assert finished.returncode == 0, output[-20000:]
-    report = json.loads(next(reports.glob("*.json")).read_text())
-    assert report, "schemathesis wrote no report"
+        reporter.write_line(f"\nschema fuzzing: {summary}")
+    assert finished.returncode == 0, f"{summary}\n{output[-20000:]}"
+    assert reported, output[-20000:]
+    assert served.errors == 0, summary
 
 
-def _summary(output: str) -> list[str]:
-    lines = output.splitlines()
-    for index, line in enumerate(lines):
-        if "SUMMARY" in line:
-            return [text for text in lines[index + 1 :] if text.strip()]
-    return lines[-15:]
+class _ServedRequests(logging.Handler):
+    """Counts the live server's request log lines (nordkestrel.middleware), and its 5xx."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        self.errors += getattr(record, "status", 0) >= 500
+
+
+def _summary(report: dict) -> str:
+    operations, cases = report["operations"], report["test_cases"]
+    return (
+        f"{operations['tested']}/{operations['total']} operations, "
+        f"{cases['generated']} test cases, "
+        f"{cases['unique_failures']} failures, {cases['errored']} errors, "
+        f"{report['running_time']:.0f} s"
+    )

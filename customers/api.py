@@ -22,6 +22,11 @@ MAX_PAGE_SIZE = 200
 
 class CustomerSerializer(serializers.ModelSerializer):
     currency = serializers.SerializerMethodField()
+    # Blank until the diner confirms consent (a read-only model field would drop the blank
+    # from the schema's enum).
+    consent_source = serializers.ChoiceField(
+        choices=Customer.ConsentSource.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Customer

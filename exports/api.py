@@ -79,6 +79,13 @@ def _reject_unknown_parameters(params: Mapping[str, Any], export_type: registry.
 
 
 EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        "export_type",
+        str,
+        OpenApiParameter.PATH,
+        enum=[export.name for export in registry.export_types()],
+        description="Which export (the list at /api/v1/exports).",
+    ),
     OpenApiParameter("date_from", OpenApiTypes.DATE, description="In the restaurant's zone."),
     OpenApiParameter("date_to", OpenApiTypes.DATE, description="Inclusive."),
     OpenApiParameter(

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -16,7 +15,15 @@ from rest_framework.views import APIView
 
 from menus import services
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
+from menus.schema import (
+    AvailabilityField,
+    MenuChangesSerializer,
+    MenuDocumentField,
+    PreviewSerializer,
+    StorefrontMenuSerializer,
+)
 from menus.storefront import storefront_menu
+from nordkestrel.api import ErrorSerializer
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
@@ -26,6 +33,8 @@ from tenants.selectors import restaurant_id_for_host
 
 
 class MenuSerializer(serializers.ModelSerializer):
+    availability = AvailabilityField(required=False)
+
     class Meta:
         model = Menu
         fields = ["id", "name", "description", "position", "availability"]
@@ -53,7 +62,7 @@ class MenuDetailSerializer(MenuSerializer):
 
 class ItemSerializer(serializers.ModelSerializer):
     categories = serializers.ListField(
-        child=serializers.IntegerField(), required=False, write_only=True, max_length=100
+        child=serializers.IntegerField(), required=False, max_length=100
     )
     modifier_groups = serializers.ListField(
         child=serializers.IntegerField(), required=False, max_length=50
@@ -107,8 +116,18 @@ class VersionSerializer(serializers.ModelSerializer):
 
 
 class VersionDetailSerializer(VersionSerializer):
+    document = MenuDocumentField(read_only=True)
+
     class Meta(VersionSerializer.Meta):
         fields = [*VersionSerializer.Meta.fields, "document"]
+        read_only_fields = fields
+
+
+class PublishedVersionSerializer(VersionSerializer):
+    changes = MenuChangesSerializer(read_only=True)
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "changes"]
         read_only_fields = fields
 
 
@@ -144,6 +163,7 @@ class MenuListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), MenuSerializer)
 
+    @extend_schema(request=MenuSerializer, responses={201: MenuSerializer})
     def post(self, request: Request) -> Response:
         menu = services.menu_save(actor=self.actor, **parse(MenuSerializer, request))
         return Response(MenuSerializer(menu).data, status=status.HTTP_201_CREATED)
@@ -160,12 +180,12 @@ class MenuDetailView(TenantAPIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(MenuDetailSerializer(self.get_object()).data)
 
+    @extend_schema(request=MenuSerializer, responses=MenuDetailSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        menu = self.get_object()
         fields = parse(MenuSerializer, request, partial=True)
-        return Response(
-            MenuSerializer(services.menu_save(actor=self.actor, menu=menu, **fields)).data
-        )
+        services.menu_save(actor=self.actor, menu=self.get_object(), **fields)
+        # Answered as GET answers it: the menu with its categories, read after the change.
+        return Response(MenuDetailSerializer(self.get_object()).data)
 
     def delete(self, request: Request, pk: int) -> Response:
         services.delete(actor=self.actor, obj=self.get_object())
@@ -179,6 +199,7 @@ class MenuCategoriesView(TenantAPIView):
     serializer_class = CategorySerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=CategorySerializer, responses={201: CategorySerializer})
     def post(self, request: Request, pk: int) -> Response:
         menu = self.get_object()
         category = services.category_save(
@@ -245,6 +266,7 @@ class ItemListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), ItemSerializer)
 
+    @extend_schema(request=ItemSerializer, responses={201: ItemSerializer})
     def post(self, request: Request) -> Response:
         item = services.item_save(actor=self.actor, **parse(ItemSerializer, request))
         return Response(ItemSerializer(item).data, status=status.HTTP_201_CREATED)
@@ -275,6 +297,7 @@ class ItemDuplicateView(TenantAPIView):
     serializer_class = ItemSerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=None, responses={201: ItemSerializer})
     def post(self, request: Request, pk: int) -> Response:
         copy = services.item_duplicate(actor=self.actor, item=self.get_object())
         return Response(ItemSerializer(copy).data, status=status.HTTP_201_CREATED)
@@ -316,6 +339,7 @@ class GroupListView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), ModifierGroupSerializer)
 
+    @extend_schema(request=ModifierGroupSerializer, responses={201: ModifierGroupSerializer})
     def post(self, request: Request) -> Response:
         group = services.group_save(actor=self.actor, **parse(ModifierGroupSerializer, request))
         return Response(ModifierGroupSerializer(group).data, status=status.HTTP_201_CREATED)
@@ -345,6 +369,7 @@ class GroupModifiersView(TenantAPIView):
     serializer_class = ModifierSerializer
     scopes = {"post": Scope.MENUS_WRITE}
 
+    @extend_schema(request=ModifierSerializer, responses={201: ModifierSerializer})
     def post(self, request: Request, pk: int) -> Response:
         group = self.get_object()
         modifier = services.modifier_save(
@@ -377,7 +402,7 @@ class PreviewView(TenantAPIView):
 
     scopes = {"get": Scope.MENUS_READ}
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=PreviewSerializer)
     def get(self, request: Request) -> Response:
         return Response(services.preview(actor=self.actor))
 
@@ -385,7 +410,7 @@ class PreviewView(TenantAPIView):
 class PublishView(TenantAPIView):
     scopes = {"post": Scope.MENUS_PUBLISH}
 
-    @extend_schema(request=None, responses=VersionSerializer)
+    @extend_schema(request=None, responses={201: PublishedVersionSerializer})
     def post(self, request: Request) -> Response:
         version, changes = services.publish(actor=self.actor)
         return Response(
@@ -420,7 +445,7 @@ class VersionRollbackView(TenantAPIView):
     serializer_class = VersionSerializer
     scopes = {"post": Scope.MENUS_PUBLISH}
 
-    @extend_schema(request=None, responses=VersionSerializer)
+    @extend_schema(request=None, responses={201: VersionSerializer})
     def post(self, request: Request, pk: int) -> Response:
         version = services.rollback(actor=self.actor, version=self.get_object())
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -454,7 +479,10 @@ class StorefrontMenuView(APIView):
             return self.get(request)
         return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(operation_id="storefront_menu", responses={200: OpenApiTypes.OBJECT, 304: None})
+    @extend_schema(
+        operation_id="storefront_menu",
+        responses={200: StorefrontMenuSerializer, 304: None, 404: ErrorSerializer},
+    )
     def get(self, request: Request) -> HttpResponse:
         restaurant_id = restaurant_id_for_host(request.get_host())
         if restaurant_id is None:

@@ -23,6 +23,17 @@ from nordkestrel.ratelimit import retry_after
 logger = logging.getLogger(__name__)
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every API error (``nordkestrel.errors.error_body``)."""
+
+    type = serializers.CharField(help_text="validation_error, not_found, conflict, ...")
+    code = serializers.CharField(help_text="Stable and machine-readable, e.g. stale_cart.")
+    detail = serializers.CharField(help_text="For people.")
+    attr = serializers.CharField(
+        allow_null=True, help_text="The field at fault (items.0.price), or null."
+    )
+
+
 def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, Any]:
     """The first leaf of a DRF validation error, with its field path (``items.0.price``)."""
     if isinstance(detail, dict):

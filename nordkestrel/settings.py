@@ -473,10 +473,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The storefront API (on storefront hosts) is in the document too, under its own tag.
+    "DEFAULT_GENERATOR_CLASS": "storefront.openapi.ApiSchemaGenerator",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "storefront.openapi.tag_storefront_paths",
+        "nordkestrel.openapi.add_links",
+    ],
     # Several models have a "status"; each enum gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Status",
         "ExportStatusEnum": "exports.models.Export.Status",
+        "FulfilmentEnum": "orders.models.Fulfilment",
+        "PaymentMethodEnum": "orders.models.PaymentMethod",
     },
 }
 

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from menus.storefront import active_restaurant_with_live_menu
+from nordkestrel.api import ErrorSerializer
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
 from nordkestrel.ratelimit import limit
 from nordkestrel.text import storable
@@ -38,6 +39,15 @@ from orders.checkout import (
     quote,
 )
 from orders.models import Fulfilment, Order, OrderLine, PaymentMethod, Status
+from orders.storefront_schema import (
+    MAX_TIP,
+    CardPaymentSerializer,
+    CheckoutOptionsSerializer,
+    CheckoutRequestSerializer,
+    PublicOrderSerializer,
+    QuoteRequestSerializer,
+    QuoteSerializer,
+)
 from payments.gateway import GatewayError
 from payments.services import CardPayment, payment_start
 from promotions.rules import MAX_CODE_LENGTH
@@ -58,7 +68,6 @@ PUBLIC_ORDER_FIELDS = (
     "preparing_at", "ready_at", "completed_at", "cancelled_at", "subtotal", "discount", "tax",
     "delivery_fee", "tip", "total", "currency", "updated_at",
 )  # fmt: skip
-MAX_TIP = 10_000_000
 # The status page polls: the answer may never be stored by a shared cache, and a client
 # revalidates with If-None-Match (304, no body).
 ORDER_CACHE_CONTROL = "no-store"
@@ -241,7 +250,10 @@ def _fields(data: Any, allowed: set[str]) -> dict[str, Any]:
 class OptionsView(StorefrontAPIView):
     """What the checkout form can offer now: times, fulfilment, payment and charges."""
 
-    @extend_schema(operation_id="storefront_checkout_options", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="storefront_checkout_options",
+        responses={200: CheckoutOptionsSerializer, 404: ErrorSerializer},
+    )
     def get(self, request: Request) -> Response:
         restaurant = _storefront_restaurant(request)
         now = timezone.now()
@@ -270,7 +282,9 @@ class QuoteView(StorefrontAPIView):
     """The cart priced on the server now; ``problems`` lists what changed or cannot be had."""
 
     @extend_schema(
-        operation_id="storefront_quote", request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT
+        operation_id="storefront_quote",
+        request=QuoteRequestSerializer,
+        responses={200: QuoteSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
         restaurant = _storefront_restaurant(request)
@@ -304,8 +318,14 @@ class CheckoutView(StorefrontAPIView):
     @extend_schema(
         operation_id="storefront_checkout",
         parameters=[IDEMPOTENCY_HEADER],
-        request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+        request=CheckoutRequestSerializer,
+        responses={
+            201: PublicOrderSerializer,
+            200: PublicOrderSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
     )
     def post(self, request: Request) -> Response:
         # The restaurant and its live menu in one query (the other views read the menu later).
@@ -341,7 +361,7 @@ class OrderView(StorefrontAPIView):
 
     @extend_schema(
         operation_id="storefront_order",
-        responses={200: OpenApiTypes.OBJECT, 304: None, 404: OpenApiTypes.OBJECT},
+        responses={200: PublicOrderSerializer, 304: None, 404: ErrorSerializer},
     )
     def get(self, request: Request, public_id: UUID) -> Response:
         restaurant = _storefront_restaurant(request)
@@ -373,7 +393,7 @@ class OrderPaymentView(StorefrontAPIView):
     @extend_schema(
         operation_id="storefront_order_payment",
         request=None,
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        responses={200: CardPaymentSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def post(self, request: Request, public_id: UUID) -> Response:
         restaurant = _storefront_restaurant(request)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.db import models
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,13 +43,45 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class OpeningHoursSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+WALL_CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": WALL_CLOCK_PATTERN,
+        "example": "09:30:00",
+        "description": "A time of day on the restaurant's clock (its time zone), without an "
+        "offset: HH:MM or HH:MM:SS, answered as HH:MM:SS.",
+    }
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day in the restaurant's own zone. Not OpenAPI's ``format: time``, which is
+    RFC 3339's full-time and requires an offset; an offset or a fraction is refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M:%S", **kwargs)
+
+    def to_internal_value(self, value: Any) -> time:
+        if not isinstance(value, str) or not re.fullmatch(WALL_CLOCK_PATTERN, value):
+            self.fail("invalid", format="HH:MM or HH:MM:SS")
+        return super().to_internal_value(value)
+
+
+class WallClockSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TimeField: WallClockTimeField,
+    }
+
+
+class OpeningHoursSerializer(StrictFieldsMixin, WallClockSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class OpeningExceptionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class OpeningExceptionSerializer(StrictFieldsMixin, WallClockSerializer):
     class Meta:
         model = OpeningException
         fields = ["date", "closed", "opens", "closes", "note"]

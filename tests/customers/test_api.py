@@ -14,6 +14,7 @@ from django.urls import reverse
 from customers.services import customer_confirm_consent
 from tenants.context import tenant_context
 from tests.factories import api_client
+from tests.support.openapi import assert_matches_schema
 
 from .conftest import NOW
 
@@ -275,3 +276,14 @@ def test_an_id_that_cannot_exist_is_404(manager, pk):
     assert manager.get(f"{LIST}/{pk}").status_code == 404
     assert manager.get(f"/api/v1/promotions/{pk}").status_code == 404
     assert manager.get(f"/api/v1/promotions/{pk}/redemptions").status_code == 404
+
+
+class TestResponsesMatchTheSchema:
+    def test_a_customer_without_consent_has_a_blank_source_the_schema_allows(self, manager, order):
+        placed = order("ada@example.com")
+        listed = manager.get(LIST)
+        assert listed.json()["results"][0]["consent_source"] == ""
+        assert_matches_schema(listed, "GET", "/api/v1/customers")
+        detail = manager.get(reverse("api-customer-detail", args=[placed.customer_id]))
+        assert detail.json()["consent_source"] == ""
+        assert_matches_schema(detail, "GET", "/api/v1/customers/{id}")

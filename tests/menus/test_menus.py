@@ -9,6 +9,7 @@ from menus.models import Item, MenuVersion
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import api_client
+from tests.support.openapi import assert_matches_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -323,4 +324,32 @@ class TestOddInputs:
         assert (
             client.post("/dashboard/menus", {"action": "add_menu", "name": "\x00"}).status_code
             == 302
+        )
+
+
+class TestResponsesMatchTheSchema:
+    """What the API answers is what its OpenAPI document declares (a generated client
+    relies on it)."""
+
+    def test_an_item_read_and_changed_carries_its_categories(self, manager):
+        _menu, category, _group, _large, items = build_menu(manager, items=1)
+        item_id = items[0]["id"]
+        read = call(manager, "get", "api-item-detail", pk=item_id)
+        assert read.json()["categories"] == [category["id"]]
+        assert_matches_schema(read, "GET", "/api/v1/items/{id}")
+        changed = call(manager, "patch", "api-item-detail", {"name": "Soup"}, pk=item_id)
+        assert changed.json()["categories"] == [category["id"]]
+        assert_matches_schema(changed, "PATCH", "/api/v1/items/{id}")
+        created = call(manager, "post", "api-items", {"name": "Tea", "price": 300})
+        assert_matches_schema(created, "POST", "/api/v1/items")
+
+    def test_a_changed_menu_answers_with_its_categories(self, manager):
+        menu, category, *_ = build_menu(manager, items=1)
+        response = call(manager, "patch", "api-menu-detail", {"name": "Dinner"}, pk=menu["id"])
+        assert response.status_code == 200, response.content
+        assert response.json()["name"] == "Dinner"
+        assert [c["id"] for c in response.json()["categories"]] == [category["id"]]
+        assert_matches_schema(response, "PATCH", "/api/v1/menus/{id}")
+        assert_matches_schema(
+            call(manager, "get", "api-menu-detail", pk=menu["id"]), "GET", "/api/v1/menus/{id}"
         )

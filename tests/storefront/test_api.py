@@ -23,6 +23,7 @@ from staff.auth import Actor
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import make_shop, open_all_week
+from tests.support.openapi import assert_matches_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -535,3 +536,29 @@ class TestRateLimits:
         # Without a code, quotes and checkouts go on.
         assert post("api-storefront-quote", {"lines": lines}).status_code == 200
         assert post("api-storefront-checkout", checkout_body(shop)).status_code == 201
+
+
+class TestResponsesMatchTheSchema:
+    """The storefront API answers as the OpenAPI document declares (its own tag there)."""
+
+    def test_menu_options_quote_checkout_and_order(self, shop):
+        menu = client().get(url("api-storefront-menu"))
+        assert_matches_schema(menu, "GET", "/api/v1/storefront/menu")
+        options = client().get(url("api-storefront-options"))
+        assert_matches_schema(options, "GET", "/api/v1/storefront/options")
+        quote = post("api-storefront-quote", {
+            "lines": [{"item_id": shop["burger"], "quantity": 2,
+                       "modifier_ids": [shop["large"], shop["bacon"]], "unit_price": 1}],
+        })  # fmt: skip
+        assert quote.json()["problems"], "a changed price is listed"
+        assert_matches_schema(quote, "POST", "/api/v1/storefront/quote")
+        placed = post("api-storefront-checkout", checkout_body(shop), key="schema-1")
+        assert_matches_schema(placed, "POST", "/api/v1/storefront/checkout")
+        replayed = post("api-storefront-checkout", checkout_body(shop), key="schema-1")
+        assert replayed.status_code == 200
+        assert_matches_schema(replayed, "POST", "/api/v1/storefront/checkout")
+        order = client().get(order_url(placed.json()["public_id"]))
+        assert_matches_schema(order, "GET", "/api/v1/storefront/orders/{public_id}")
+        missing = client().get(order_url(uuid.uuid4()))
+        assert missing.status_code == 404
+        assert_matches_schema(missing, "GET", "/api/v1/storefront/orders/{public_id}")

@@ -6,6 +6,7 @@ from django.urls import reverse
 from tenants.context import tenant_context
 from tenants.models import OpeningHours, Restaurant
 from tests.factories import api_client
+from tests.support.openapi import assert_matches_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,7 @@ def test_opening_hours_are_replaced_as_a_whole(roster, restaurants):
     assert response.status_code == 200, response.content
     assert response.json()["weekly"][1] == {"weekday": 5, "opens": "18:00:00", "closes": "02:00:00"}
     assert response.json()["exceptions"][0]["note"] == "Christmas Eve"
+    assert_matches_schema(response, "PUT", "/api/v1/restaurant/opening-hours")
     with tenant_context(theirs):
         assert OpeningHours.objects.count() == 1, "another restaurant's hours are untouched"
 
@@ -119,3 +121,19 @@ def test_invalid_opening_hours_are_refused_whole(roster, restaurants, body, attr
     assert response.json()["attr"] == attr
     with tenant_context(restaurants[0]):
         assert list(OpeningHours.objects.values_list("weekday", flat=True)) == [3]
+
+
+def test_opening_hours_read_as_the_schema_declares_them(roster, restaurants):
+    with tenant_context(restaurants[0]):
+        OpeningHours.objects.create(weekday=2, opens="00:01", closes="23:59:30")
+    response = api_client(roster[("ours", "owner")]).get(reverse("api-opening-hours"))
+    assert response.json()["weekly"] == [{"weekday": 2, "opens": "00:01:00", "closes": "23:59:30"}]
+    assert_matches_schema(response, "GET", "/api/v1/restaurant/opening-hours")
+
+
+@pytest.mark.parametrize("time", ["12:00:00+02:00", "12", "7:30", "24:00", "12:00:00.5", 1200])
+def test_an_opening_time_is_a_wall_clock_time_or_a_400(roster, restaurants, time):
+    body = {"weekly": [{"weekday": 1, "opens": time, "closes": "14:00"}], "exceptions": []}
+    response = send(api_client(roster[("ours", "owner")]), "put", "api-opening-hours", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["attr"] == "weekly.0.opens"

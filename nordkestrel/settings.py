@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from nordkestrel import env, lean
+from nordkestrel import database, env, lean
 
 # Before anything imports DRF: its compat module would import requests, PyYAML and Pygments,
 # which the API never uses, into every process (nordkestrel/lean.py).
@@ -116,6 +115,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "nordkestrel.middleware.RateLimitMiddleware",
+    "nordkestrel.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "nordkestrel.urls"
@@ -140,21 +140,24 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------------
 # Persistent connections matter several-fold on database views (bench/RESULTS.md); health
 # checks drop a connection the server closed instead of failing the next request with it.
+# Timeouts per process type, and the client's own bound on every wait: nordkestrel/database.py.
 DATABASE_URL = env.get_str("DATABASE_URL")
 if not DATABASE_URL:
     from nordkestrel.devdb import embedded_database_url
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
+PROCESS_KIND = database.process_kind()
+DATABASE_TIMEOUTS = database.timeouts(PROCESS_KIND)
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+    "default": database.database_settings(
+        DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60)
     )
 }
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "connect_timeout", env.get_int("DB_CONNECT_TIMEOUT", 5)
-)
+# After the database made this process wait out a timeout, new connections fail at once
+# (503) for this long; 503s carry it as Retry-After.
+DB_RETRY_SECONDS = env.get_seconds("DB_RETRY_SECONDS", 5)
+# A COPY of a CSV export may run this long, in a web process or a worker (0: no limit).
+EXPORT_STATEMENT_TIMEOUT = env.get_seconds("EXPORT_STATEMENT_TIMEOUT", 300)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and rate limits -------------------------------------------------------------------

@@ -161,22 +161,31 @@ EXPORT_STATEMENT_TIMEOUT = env.get_seconds("EXPORT_STATEMENT_TIMEOUT", 300)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and rate limits -------------------------------------------------------------------
+# Redis down or slower than REDIS_TIMEOUT: the cache misses and drops writes (everything reads
+# through to PostgreSQL), and each rate limit decides for itself (nordkestrel/cache.py,
+# nordkestrel/ratelimit.py). The first failure is remembered for REDIS_RETRY_SECONDS.
 REDIS_URL = env.get_str("REDIS_URL")
+REDIS_TIMEOUT = env.get_seconds("REDIS_TIMEOUT", 0.5)
+REDIS_RETRY_SECONDS = env.get_seconds("REDIS_RETRY_SECONDS", 5)
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
+    _redis_options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
+    _redis_cache: dict[str, Any] = {
+        "BACKEND": "nordkestrel.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "nk"),
+        "OPTIONS": _redis_options,
+    }
     CACHES = {
-        "default": {
-            "BACKEND": "nordkestrel.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "nk"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
+        "default": _redis_cache,
+        # The same Redis for the rate-limit counters, raising when Redis is down.
+        "ratelimit": {**_redis_cache, "OPTIONS": {**_redis_options, "strict": True}},
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# django-ratelimit counts in the shared default cache (Redis whenever REDIS_URL is set).
-RATELIMIT_USE_CACHE = "default"
+# django-ratelimit counts in the shared cache (Redis whenever REDIS_URL is set).
+RATELIMIT_USE_CACHE = "ratelimit" if REDIS_URL else "default"
 RATELIMIT_IP_META_KEY = "nordkestrel.middleware.client_ip"
 # Refused sign-ins per client IP (API tokens, dashboard sessions, the admin login).
 AUTH_FAILURE_RATE = env.get_str("AUTH_FAILURE_RATE", "20/m")

@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from nordkestrel.cache import OUTAGES as redis_outages
+from nordkestrel.cache import RedisCache
 from nordkestrel.errors import error_response
 from nordkestrel.outage import is_database_outage, unavailable_response
 
@@ -33,7 +35,8 @@ class UnsafeDatabaseRole(RuntimeError):
 
 
 # /readyz answers within about 3 s whatever is down: the database gets a connection of its
-# own for at most this long (libpq's shortest connection timeout is 2 s).
+# own for at most this long (libpq's shortest connection timeout is 2 s), the cache one
+# round trip bounded by REDIS_TIMEOUT.
 READINESS_DATABASE_SECONDS = 2.0
 
 
@@ -48,6 +51,9 @@ def _check_database() -> None:
 
 
 def _check_cache() -> None:
+    if isinstance(cache, RedisCache):
+        cache.probe()  # one round trip, past any remembered outage
+        return
     key = f"readyz:{secrets.token_hex(8)}"
     value = secrets.token_hex(8)
     cache.set(key, value, timeout=10)
@@ -73,7 +79,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks[name] = "unsafe_role"
         except Exception as error:
             # A dependency that is down is expected here: one line, no traceback.
-            expected = is_database_outage(error)
+            expected = is_database_outage(error) or isinstance(error, redis_outages)
             logger.warning(
                 "Readiness check failed: %s (%s: %s)",
                 name,

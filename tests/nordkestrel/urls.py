@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nordkestrel.ratelimit import rate_limit
+from nordkestrel.ratelimit import OnOutage, rate_limit
 from nordkestrel.urls import urlpatterns as real_urlpatterns
 
 
@@ -67,7 +67,7 @@ def broken_plain_view(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret internal detail")
 
 
-@rate_limit(key="ip", rate="2/m", method="POST")
+@rate_limit(key="ip", rate="2/m", method="POST", on_outage=OnOutage.REFUSE)
 def limited_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 

@@ -26,7 +26,6 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
-from django_ratelimit.core import get_usage
 
 from dashboard.base import DashboardView
 from dashboard.promotion_views import newest_first
@@ -34,7 +33,7 @@ from exports import copy, registry, services, storage
 from exports.api import RATE_GROUP as STREAM_RATE_GROUP
 from exports.models import EVERYTHING, Export
 from nordkestrel.errors import DomainError, error_response
-from nordkestrel.ratelimit import RateLimitExceeded
+from nordkestrel.ratelimit import OnOutage, limit
 from staff.roles import Scope
 
 EXPORTS_PAGE = 20
@@ -212,15 +211,13 @@ class ExportDownloadView(_ExportsPage):
             form.show(error)
             return self.show(request, form, status=400)
         actor = self.actor
-        usage = get_usage(
+        limit(
             request,
             group=STREAM_RATE_GROUP,
             key=_stream_rate_key(actor.restaurant.pk, actor.member.pk),
             rate=settings.EXPORT_RATE,
-            increment=True,
+            on_outage=OnOutage.ALLOW,
         )
-        if usage is not None and usage["should_limit"]:
-            raise RateLimitExceeded(retry_after=usage["time_left"])
         export_type = registry.get(name)
         bom = form.cleaned_data["bom"]
         copy.record_export(actor=actor, export_type=export_type, filters=filters, bom=bom)

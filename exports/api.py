@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from exports import copy, registry
 from nordkestrel.errors import InvalidInput
-from nordkestrel.ratelimit import limit
+from nordkestrel.ratelimit import OnOutage, limit
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -121,7 +121,13 @@ class ExportCSVView(TenantAPIView):
         _reject_unknown_parameters(params, export)
         bom = _bom(params)
         filters = registry.parse_filters(export, params)
-        limit(request._request, group=RATE_GROUP, rate=settings.EXPORT_RATE, key=RATE_KEY)
+        limit(
+            request._request,
+            group=RATE_GROUP,
+            rate=settings.EXPORT_RATE,
+            key=RATE_KEY,
+            on_outage=OnOutage.ALLOW,
+        )
         actor = self.actor
         copy.record_export(actor=actor, export_type=export, filters=filters, bom=bom)
         restaurant = actor.restaurant

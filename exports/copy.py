@@ -5,6 +5,9 @@ only moves bytes: COPY hands over one row per read, and :func:`stream_csv` regro
 chunks of about 64 KiB (one HTTP chunk per row would be several times slower). Memory stays
 constant whatever the number of rows.
 
+The COPY may run for ``EXPORT_STATEMENT_TIMEOUT`` seconds (a web process's statements are
+otherwise cut after a few seconds), and each wait for its next row is bounded to match.
+
 Both tenant walls apply to the COPY: it runs inside ``tenant_context`` (row-level security
 through ``app.restaurant_id``) and its query filters ``restaurant_id`` explicitly (one table,
 the public storefront menu, is readable by everyone under RLS; the filter is what keeps it
@@ -34,12 +37,14 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from audit import registry as audit_actions
 from audit import services as audit
 from exports.registry import ExportFilters, ExportType
+from nordkestrel.postgresql.base import statement_timeout
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.context import tenant_context
@@ -72,7 +77,12 @@ def stream_csv(
 ) -> Iterator[bytes]:
     """The export as CSV bytes, in chunks of at least ``chunk_size`` (the last may be less)."""
     statement, params = copy_statement(restaurant, export_type, filters)
-    with tenant_context(restaurant), connection.cursor() as cursor:
+    with (
+        tenant_context(restaurant),
+        # A large export may take minutes, longer than a web request's statements may.
+        statement_timeout(settings.EXPORT_STATEMENT_TIMEOUT),
+        connection.cursor() as cursor,
+    ):
         # Times are written in the restaurant's zone: to_char's offset follows the session's
         # TimeZone, set for this transaction only (a rolled-back savepoint undoes it too).
         cursor.execute(
@@ -103,7 +113,11 @@ def count_rows(*, restaurant: Restaurant, export_type: ExportType, filters: Expo
     query, params = export_type.query(
         filters, restaurant_id=restaurant.pk, currency=restaurant.currency, zone=restaurant.zone
     )
-    with tenant_context(restaurant), connection.cursor() as cursor:
+    with (
+        tenant_context(restaurant),
+        statement_timeout(settings.EXPORT_STATEMENT_TIMEOUT),
+        connection.cursor() as cursor,
+    ):
         # The export type's own query; every value in it is a parameter.
         cursor.cursor.execute(f"SELECT count(*) FROM ({query}) AS export", params)  # noqa: S608
         return int(cursor.cursor.fetchone()[0])

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from menus import importer
 from nordkestrel.errors import InvalidInput
-from nordkestrel.ratelimit import rate_limit
+from nordkestrel.ratelimit import OnOutage, rate_limit
 from nordkestrel.uploads import declared_too_large
 from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
@@ -88,7 +88,11 @@ class MenuImportView(TenantAPIView):
         parameters=[OpenApiParameter("dry_run", OpenApiTypes.BOOL, description=DRY_RUN_HELP)],
         responses=ImportReportSerializer,
     )
-    @method_decorator(rate_limit(key="ip", rate="30/h", group="menu-import", method="POST"))
+    @method_decorator(
+        rate_limit(
+            key="ip", rate="30/h", group="menu-import", method="POST", on_outage=OnOutage.ALLOW
+        )
+    )
     def post(self, request: Request) -> Response:
         dry_run = _dry_run(request)
         upload = _uploaded_file(request)

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from nordkestrel.errors import ERROR_TYPES, DomainError, error_body
+from nordkestrel.outage import log_unavailable, unavailable
 from nordkestrel.ratelimit import retry_after
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(exc.body(), status=exc.status)
+    if (answer := unavailable(exc)) is not None:
+        # The database is down, silent or too slow (or another dependency is down).
+        log_unavailable(context["request"], exc, answer)
+        set_rollback()
+        return Response(
+            error_body(503, answer.code, answer.detail), status=503, headers=answer.headers
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,4 +1,15 @@
-"""Django's Redis cache with two round-trip savings on hot paths (the rate limits).
+"""Django's Redis cache, which survives Redis being down, with two round-trip savings on hot
+paths (the rate limits).
+
+When Redis is down or slower than ``REDIS_TIMEOUT`` (the socket timeouts), reads miss and
+writes are dropped: the cache only ever saves work, and every caller already reads through to
+PostgreSQL on a miss (the storefront menu, host and organization lookups). The first failure
+is logged and remembered for ``REDIS_RETRY_SECONDS`` (:class:`nordkestrel.outage.Breaker`,
+one per Redis server and process), during which the cache does not even try, so a silent
+Redis costs one timeout per process, not one per call. A cache configured with
+``OPTIONS["strict"] = True`` (the rate-limit counters' alias) raises :class:`CacheUnavailable`
+instead, and counters (``incr``, ``count``) always do: a count cannot be made up, so each
+rate limit decides what an outage means for it (nordkestrel/ratelimit.py).
 
 Django's ``RedisCacheClient`` builds a new ``redis.Redis`` client (with its table of response
 callbacks) for every cache call, and its ``incr`` asks ``EXISTS`` before ``INCRBY``: two round
@@ -11,10 +22,43 @@ instead of three; :meth:`RedisCache.count` does both in one, for nordkestrel.rat
 
 from __future__ import annotations
 
-from typing import Any, cast
+import secrets
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar, cast
 
+import redis
+from django.conf import settings
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
+
+from nordkestrel.outage import Breaker
+
+T = TypeVar("T")
+# What Redis being down or too slow raises (refused, reset, timed out, still loading).
+OUTAGES = (redis.ConnectionError, redis.TimeoutError)
+
+
+class CacheUnavailable(Exception):
+    """Redis did not answer (down, or slower than its socket timeout)."""
+
+
+def _retry_seconds() -> float:
+    return float(settings.REDIS_RETRY_SECONDS)
+
+
+# One per Redis server in this process, shared by every cache alias and thread using it.
+_breakers: dict[str, Breaker] = {}
+
+
+def _breaker(servers: Iterable[str]) -> Breaker:
+    name = ",".join(servers)
+    breaker = _breakers.get(name)
+    if breaker is None:
+        breaker = _breakers.setdefault(name, Breaker("redis", _retry_seconds))
+    return breaker
+
 
 # KEYS[1]: the key; ARGV[1]: the delta. nil when the key does not exist.
 INCR_EXISTING = """
@@ -63,11 +107,92 @@ class RedisCacheClient(DjangoRedisCacheClient):
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
-        super().__init__(server, params)
+        options = dict(params.get("OPTIONS", {}))
+        self.strict = bool(options.pop("strict", False))
+        super().__init__(server, {**params, "OPTIONS": options})
         self._class = RedisCacheClient
+        servers: list[str] = getattr(self, "_servers")  # noqa: B009 (not in Django's stubs)
+        self.breaker = _breaker(servers)
+
+    def _call(self, call: Callable[[], T], fallback: T, *, counter: bool = False) -> T:
+        """``call()``, or when Redis is down ``fallback`` (CacheUnavailable for counters and
+        a strict cache)."""
+        fail = counter or self.strict
+        if self.breaker.open:
+            if fail:
+                raise CacheUnavailable("Redis is unavailable (failing at once for a while)")
+            return fallback
+        try:
+            result = call()
+        except OUTAGES as error:
+            self.breaker.trip(f"{type(error).__name__}: {error}")
+            if fail:
+                raise CacheUnavailable(str(error)) from error
+            return fallback
+        self.breaker.reset()
+        return result
+
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> Any:
+        return self._call(partial(super().add, key, value, timeout, version), False)
+
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        return self._call(partial(super().get, key, default, version), default)
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        self._call(partial(super().set, key, value, timeout, version), None)
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> Any:
+        return self._call(partial(super().touch, key, timeout, version), False)
+
+    def delete(self, key: Any, version: Any = None) -> Any:
+        return self._call(partial(super().delete, key, version), False)
+
+    def get_many(self, keys: Any, version: Any = None) -> Any:
+        return self._call(partial(super().get_many, keys, version), {})
+
+    def has_key(self, key: Any, version: Any = None) -> Any:
+        return self._call(partial(super().has_key, key, version), False)
+
+    def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> Any:
+        return self._call(partial(super().set_many, data, timeout, version), list(data))
+
+    def delete_many(self, keys: Any, version: Any = None) -> None:
+        self._call(partial(super().delete_many, keys, version), None)
+
+    def clear(self) -> None:
+        self._call(super().clear, None)
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        return self._call(partial(super().incr, key, delta, version), 0, counter=True)
 
     def count(self, key: str, timeout: int, version: int | None = None) -> int:
         """One more use of the counter ``key`` (see :meth:`RedisCacheClient.count`)."""
         key = self.make_and_validate_key(key, version=version)
         client = cast(RedisCacheClient, self._cache)  # the class set in __init__
-        return client.count(key, self.get_backend_timeout(timeout))
+        return self._call(
+            lambda: client.count(key, self.get_backend_timeout(timeout)), 0, counter=True
+        )
+
+    def probe(self) -> None:
+        """Write, read and delete a key in one round trip, even during a remembered outage
+        (for /readyz); success ends the outage. Raises what Redis raised."""
+        key = self.make_and_validate_key(f"readyz:{secrets.token_hex(8)}")
+        value = secrets.token_hex(8).encode()
+        pipeline = (
+            cast(RedisCacheClient, self._cache)
+            .get_client(key, write=True)
+            .pipeline(transaction=False)
+        )
+        pipeline.set(key, value, ex=10)
+        pipeline.get(key)
+        pipeline.delete(key)
+        try:
+            _, read, _ = pipeline.execute()
+        except OUTAGES as error:
+            self.breaker.trip(f"{type(error).__name__}: {error}")
+            raise
+        if read != value:
+            raise RuntimeError("the cache did not return what was written")
+        self.breaker.reset()

@@ -50,6 +50,14 @@ def get_decimal(name: str, default: str) -> Decimal:
     return number
 
 
+def get_seconds(name: str, default: float) -> float:
+    """A duration in seconds (``2.5`` allowed); 0 where the setting allows "no limit"."""
+    number = float(get_decimal(name, str(default)))
+    if number < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more seconds, got {number}")
+    return number
+
+
 def get_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

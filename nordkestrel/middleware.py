@@ -1,4 +1,5 @@
-"""Request-wide middleware: client IP, request id and the request log line, 429 answers."""
+"""Request-wide middleware: client IP, request id and the request log line, 429 and 503
+answers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django_ratelimit.exceptions import Ratelimited
 
 from nordkestrel.context import RequestMeta, request_meta_var
 from nordkestrel.errors import error_response
+from nordkestrel.outage import unavailable_response
 from nordkestrel.ratelimit import retry_after
 
 request_logger = logging.getLogger("nordkestrel.request")
@@ -132,3 +134,19 @@ class RateLimitMiddleware:
             "Too many requests. Try again later.",
             headers={"Retry-After": str(retry_after(exception))},
         )
+
+
+class ServiceUnavailableMiddleware:
+    """A database that is down or too slow, or another dependency a view needs, raised in a
+    view or while rendering its page: 503 with ``Retry-After``, in the error shape on the API
+    and as a short page elsewhere (nordkestrel/outage.py). Raised in middleware instead,
+    the 500 handler answers the same (nordkestrel.views.server_error)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return unavailable_response(request, exception)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from nordkestrel import env, lean
+from nordkestrel import database, env, lean
 
 # Before anything imports DRF: its compat module would import requests, PyYAML and Pygments,
 # which the API never uses, into every process (nordkestrel/lean.py).
@@ -116,6 +115,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "nordkestrel.middleware.RateLimitMiddleware",
+    "nordkestrel.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "nordkestrel.urls"
@@ -140,40 +140,52 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------------
 # Persistent connections matter several-fold on database views (bench/RESULTS.md); health
 # checks drop a connection the server closed instead of failing the next request with it.
+# Timeouts per process type, and the client's own bound on every wait: nordkestrel/database.py.
 DATABASE_URL = env.get_str("DATABASE_URL")
 if not DATABASE_URL:
     from nordkestrel.devdb import embedded_database_url
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
+PROCESS_KIND = database.process_kind()
+DATABASE_TIMEOUTS = database.timeouts(PROCESS_KIND)
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+    "default": database.database_settings(
+        DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60)
     )
 }
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "connect_timeout", env.get_int("DB_CONNECT_TIMEOUT", 5)
-)
+# After the database made this process wait out a timeout, new connections fail at once
+# (503) for this long; 503s carry it as Retry-After.
+DB_RETRY_SECONDS = env.get_seconds("DB_RETRY_SECONDS", 5)
+# A COPY of a CSV export may run this long, in a web process or a worker (0: no limit).
+EXPORT_STATEMENT_TIMEOUT = env.get_seconds("EXPORT_STATEMENT_TIMEOUT", 300)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and rate limits -------------------------------------------------------------------
+# Redis down or slower than REDIS_TIMEOUT: the cache misses and drops writes (everything reads
+# through to PostgreSQL), and each rate limit decides for itself (nordkestrel/cache.py,
+# nordkestrel/ratelimit.py). The first failure is remembered for REDIS_RETRY_SECONDS.
 REDIS_URL = env.get_str("REDIS_URL")
+REDIS_TIMEOUT = env.get_seconds("REDIS_TIMEOUT", 0.5)
+REDIS_RETRY_SECONDS = env.get_seconds("REDIS_RETRY_SECONDS", 5)
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
+    _redis_options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
+    _redis_cache: dict[str, Any] = {
+        "BACKEND": "nordkestrel.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "nk"),
+        "OPTIONS": _redis_options,
+    }
     CACHES = {
-        "default": {
-            "BACKEND": "nordkestrel.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.get_str("CACHE_KEY_PREFIX", "nk"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
+        "default": _redis_cache,
+        # The same Redis for the rate-limit counters, raising when Redis is down.
+        "ratelimit": {**_redis_cache, "OPTIONS": {**_redis_options, "strict": True}},
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# django-ratelimit counts in the shared default cache (Redis whenever REDIS_URL is set).
-RATELIMIT_USE_CACHE = "default"
+# django-ratelimit counts in the shared cache (Redis whenever REDIS_URL is set).
+RATELIMIT_USE_CACHE = "ratelimit" if REDIS_URL else "default"
 RATELIMIT_IP_META_KEY = "nordkestrel.middleware.client_ip"
 # Refused sign-ins per client IP (API tokens, dashboard sessions, the admin login).
 AUTH_FAILURE_RATE = env.get_str("AUTH_FAILURE_RATE", "20/m")

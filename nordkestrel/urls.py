@@ -10,7 +10,7 @@ from menus import api as menus_api
 from menus import image_api, import_api
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
-from nordkestrel.ratelimit import rate_limit
+from nordkestrel.ratelimit import OnOutage, rate_limit
 from staff import api as staff_api
 from tenants import api as tenants_api
 
@@ -116,10 +116,13 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("dashboard/", include("dashboard.urls")),
     path("webhooks/stripe/", include("payments.urls")),
-    # Password guessing against the platform admin: at most 10 attempts a minute per IP.
+    # Password guessing against the platform admin: at most 10 attempts a minute per IP, and
+    # none while the counter is down (a password can be guessed; 503 until Redis is back).
     path(
         "admin/login/",
-        rate_limit(key="ip", rate="10/m", group="admin-login", method="POST")(admin.site.login),
+        rate_limit(
+            key="ip", rate="10/m", group="admin-login", method="POST", on_outage=OnOutage.REFUSE
+        )(admin.site.login),
     ),
     path("admin/", admin.site.urls),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -13,7 +15,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from nordkestrel.cache import OUTAGES as redis_outages
+from nordkestrel.cache import RedisCache
 from nordkestrel.errors import error_response
+from nordkestrel.outage import is_database_outage, unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +34,26 @@ class UnsafeDatabaseRole(RuntimeError):
     """Connected as a role that row-level security does not bind: tenant isolation is off."""
 
 
+# /readyz answers within about 3 s whatever is down: the database gets a connection of its
+# own for at most this long (libpq's shortest connection timeout is 2 s), the cache one
+# round trip bounded by REDIS_TIMEOUT.
+READINESS_DATABASE_SECONDS = 2.0
+
+
 def _check_database() -> None:
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
-        row = cursor.fetchone()
+    database: Any = connections["default"]
+    row = database.probe(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        seconds=READINESS_DATABASE_SECONDS,
+    )
     if row is None or row[0]:
         raise UnsafeDatabaseRole("the database role is a superuser or bypasses RLS")
 
 
 def _check_cache() -> None:
+    if isinstance(cache, RedisCache):
+        cache.probe()  # one round trip, past any remembered outage
+        return
     key = f"readyz:{secrets.token_hex(8)}"
     value = secrets.token_hex(8)
     cache.set(key, value, timeout=10)
@@ -52,7 +68,8 @@ READINESS_CHECKS = {"database": _check_database, "cache": _check_cache}
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready for traffic: the database and the cache both answer. 503 names what does not."""
+    """Ready for traffic: the database and the cache both answer. 503 names what does not,
+    within about 3 s (each check is bounded), whatever is down."""
     checks: dict[str, str] = {}
     for name, check in READINESS_CHECKS.items():
         try:
@@ -60,8 +77,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except UnsafeDatabaseRole:
             logger.error("Readiness check failed: %s role bypasses row-level security", name)
             checks[name] = "unsafe_role"
-        except Exception:
-            logger.warning("Readiness check failed: %s", name, exc_info=True)
+        except Exception as error:
+            # A dependency that is down is expected here: one line, no traceback.
+            expected = is_database_outage(error) or isinstance(error, redis_outages)
+            logger.warning(
+                "Readiness check failed: %s (%s: %s)",
+                name,
+                type(error).__name__,
+                str(error).strip()[:300],
+                exc_info=not expected,
+            )
             checks[name] = "unavailable"
         else:
             checks[name] = "ok"
@@ -105,4 +130,9 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Anything unhandled; a dependency that is down (raised in middleware, where no view's
+    handler sees it) is a 503 instead. Django calls this while handling the exception."""
+    error = sys.exc_info()[1]
+    if error is not None and (response := unavailable_response(request, error)) is not None:
+        return response
     return error_response(request, 500, "server_error", "An unexpected error occurred.")

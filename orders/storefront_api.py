@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from menus.storefront import active_restaurant_with_live_menu
 from nordkestrel.api import ErrorSerializer
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
-from nordkestrel.ratelimit import limit
+from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.text import storable
 from orders.checkout import (
     checkout_options,
@@ -290,7 +290,12 @@ class QuoteView(StorefrontAPIView):
         restaurant = _storefront_restaurant(request)
         if _has_code(request.data):
             # Guessing codes costs attempts, whether or not the rest of the body is valid.
-            limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+            limit(
+                request,
+                group="promotion-redeem",
+                rate=settings.PROMOTION_REDEEM_RATE,
+                on_outage=OnOutage.ALLOW,
+            )
         data = _fields(request.data, QUOTE_FIELDS)
         lines = parse_lines(data.get("lines", []))
         fulfilment = data.get("fulfilment") or Fulfilment.PICKUP
@@ -334,9 +339,14 @@ class CheckoutView(StorefrontAPIView):
         if found is None:
             raise NotFoundError("No restaurant answers on this address.")
         restaurant, menu = found
-        limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
+        limit(request, group="checkout", rate=settings.CHECKOUT_RATE, on_outage=OnOutage.ALLOW)
         if _has_code(request.data):
-            limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+            limit(
+                request,
+                group="promotion-redeem",
+                rate=settings.PROMOTION_REDEEM_RATE,
+                on_outage=OnOutage.ALLOW,
+            )
         data = _fields(request.data, CHECKOUT_FIELDS)
         key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
         checkout = parse_checkout(data, restaurant.zone)
@@ -397,7 +407,7 @@ class OrderPaymentView(StorefrontAPIView):
     )
     def post(self, request: Request, public_id: UUID) -> Response:
         restaurant = _storefront_restaurant(request)
-        limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
+        limit(request, group="checkout", rate=settings.CHECKOUT_RATE, on_outage=OnOutage.ALLOW)
         with tenant_context(restaurant):
             order = Order.objects.filter(
                 public_id=public_id, payment_method=PaymentMethod.CARD

@@ -30,8 +30,9 @@ Outcomes, each noted on the stored event and acknowledged with 200:
 A handler that raises rolls back its effect with the mark: the event stays unprocessed, the
 failure is logged with the event id, and the answer is a 500 with no detail, so Stripe
 retries the delivery (for up to three days) and the retry processes it. Processing waits at
-most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its transaction); a longer wait
-fails the same way.
+most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its transaction); a longer wait,
+or a database that is down or too slow, fails the same way but answers 503
+``database_unavailable`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from nordkestrel.errors import error_body
+from nordkestrel.outage import unavailable
 from nordkestrel.text import storable
 from payments import gateway
 from payments.handlers import handler_for
@@ -58,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 # The longest an event waits for a row lock (a refund or a checkout holding the payment): it
-# then fails with a 500 and Stripe delivers it again later, instead of holding a worker.
+# then fails with a 503 and Stripe delivers it again later, instead of holding a worker.
 LOCK_TIMEOUT = "5s"
 
 
@@ -113,7 +115,7 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
         _process(stored.pk)
-    except Exception:
+    except Exception as error:
         logger.exception(
             "Stripe event not processed; Stripe will retry it",
             extra={"event_id": stored.event_id, "event_type": stored.type},
@@ -121,6 +123,10 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         with contextlib.suppress(DatabaseError):
             WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).update(
                 outcome="failed: the handler raised; waiting for Stripe's retry"
+            )
+        if (answer := unavailable(error)) is not None:
+            return JsonResponse(
+                error_body(503, answer.code, answer.detail), status=503, headers=answer.headers
             )
         return _error(500, "webhook_failed", "The event could not be processed now.")
     return _received()

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from customers.consent import customer_for_token
 from customers.services import customer_confirm_consent
-from nordkestrel.ratelimit import limit
+from nordkestrel.ratelimit import OnOutage, limit
 from storefront.views import StorefrontView, see_other
 
 
@@ -29,7 +29,12 @@ class ConsentConfirmView(StorefrontView):
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         # Each guess at a token costs a request, per client address.
-        limit(request, group="consent-confirm", rate=settings.CONSENT_CONFIRM_RATE)
+        limit(
+            request,
+            group="consent-confirm",
+            rate=settings.CONSENT_CONFIRM_RATE,
+            on_outage=OnOutage.ALLOW,
+        )
         customer = customer_for_token(token)
         if customer is None:
             return self.page(request, status=400, invalid=True)

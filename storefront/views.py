@@ -24,7 +24,7 @@ from django.views import View
 from menus.money import to_major, to_minor
 from menus.storefront import LiveMenu, live_menu
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
-from nordkestrel.ratelimit import limit
+from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.text import storable
 from orders.checkout import (
     SlotFull,
@@ -457,7 +457,12 @@ class CartView(StorefrontView):
 
     def _apply_code(self, request: HttpRequest) -> HttpResponse:
         # Guessing codes costs a request each, per client address.
-        limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+        limit(
+            request,
+            group="promotion-redeem",
+            rate=settings.PROMOTION_REDEEM_RATE,
+            on_outage=OnOutage.ALLOW,
+        )
         code = request.POST.get("promotion_code", "").strip()
         problem = code_problem(code) if code else "Enter a code."
         if problem:
@@ -642,10 +647,15 @@ class CheckoutView(StorefrontView):
         return self._page(request, form)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        limit(request, group="checkout", rate=settings.CHECKOUT_RATE)
+        limit(request, group="checkout", rate=settings.CHECKOUT_RATE, on_outage=OnOutage.ALLOW)
         form = CheckoutForm.posted(request)
         if form.values["promotion_code"]:
-            limit(request, group="promotion-redeem", rate=settings.PROMOTION_REDEEM_RATE)
+            limit(
+                request,
+                group="promotion-redeem",
+                rate=settings.PROMOTION_REDEEM_RATE,
+                on_outage=OnOutage.ALLOW,
+            )
         token = form.values["checkout_token"]
         if not self.cart.lines:
             # Sent again after the order went through (the cart is gone): show that order.

@@ -28,12 +28,18 @@ def _clear_cache():
 
 def _forget_process_memos() -> None:
     from menus import storefront
+    from nordkestrel import cache as redis_cache
+    from nordkestrel import outage
     from tenants import hours, selectors
 
     selectors._host_memo.clear()
     hours._schedules.clear()
     storefront._checked.clear()
     storefront._documents.clear()
+    # An outage a test staged (nordkestrel/outage.py) is over for the next one.
+    outage.database.reset()
+    for breaker in redis_cache._breakers.values():
+        breaker.reset()
 
 
 @pytest.fixture(scope="session", autouse=True)

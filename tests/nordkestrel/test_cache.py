@@ -12,10 +12,12 @@ from tests.conftest import require_service
 
 @pytest.fixture
 def redis_cache():
+    """The rate-limit counters' cache (the same Redis as the default cache)."""
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
-    default = caches["default"]
-    assert isinstance(default, RedisCache)
-    return default
+    counters = caches[settings.RATELIMIT_USE_CACHE]
+    assert isinstance(counters, RedisCache)
+    assert isinstance(caches["default"], RedisCache)
+    return counters
 
 
 def test_incr_counts_an_existing_key(redis_cache):
@@ -76,7 +78,7 @@ def test_limit_counts_what_django_ratelimit_counts_in_one_round_trip(
     key, window and verdict as get_usage, one round trip."""
     from django_ratelimit.core import get_usage
 
-    from nordkestrel.ratelimit import RateLimitExceeded, limit
+    from nordkestrel.ratelimit import OnOutage, RateLimitExceeded, limit
 
     request = rf.post("/checkout", REMOTE_ADDR="203.0.113.10")
 
@@ -106,27 +108,29 @@ def test_limit_counts_what_django_ratelimit_counts_in_one_round_trip(
         return original_command(*args, **kwargs)
 
     monkeypatch.setattr(client, "execute_command", command)
-    limit(request, group="shared", rate="4/m")
+    limit(request, group="shared", rate="4/m", on_outage=OnOutage.REFUSE)
     assert (executed, sent) == ([2], []), "SET NX and INCR in one pipeline, nothing else"
     monkeypatch.undo()
 
     assert usage() == 1
     get_usage(request, group="shared", key="ip", rate="4/m", increment=True)
     assert usage() == 2
-    limit(request, group="shared", rate="4/m")
-    limit(request, group="shared", rate="4/m")
+    limit(request, group="shared", rate="4/m", on_outage=OnOutage.REFUSE)
+    limit(request, group="shared", rate="4/m", on_outage=OnOutage.REFUSE)
     assert usage() == 4
     with pytest.raises(RateLimitExceeded) as refused:
-        limit(request, group="shared", rate="4/m")
+        limit(request, group="shared", rate="4/m", on_outage=OnOutage.REFUSE)
     assert 1 <= refused.value.retry_after <= 60
     other = rf.post("/checkout", REMOTE_ADDR="203.0.113.11")
-    limit(other, group="shared", rate="4/m")  # another client has its own count
+    limit(
+        other, group="shared", rate="4/m", on_outage=OnOutage.REFUSE
+    )  # another client has its own count
 
 
 def test_limit_honours_the_switch(redis_cache, rf, settings):
-    from nordkestrel.ratelimit import limit
+    from nordkestrel.ratelimit import OnOutage, limit
 
     settings.RATELIMIT_ENABLE = False
     request = rf.post("/checkout", REMOTE_ADDR="203.0.113.12")
     for _ in range(5):
-        limit(request, group="off", rate="1/m")
+        limit(request, group="off", rate="1/m", on_outage=OnOutage.REFUSE)

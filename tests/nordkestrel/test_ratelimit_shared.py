@@ -41,8 +41,8 @@ def run_process():
 
 def test_two_processes_share_one_limit():
     require_service("Redis (REDIS_URL)", bool(settings.REDIS_URL))
-    assert settings.RATELIMIT_USE_CACHE == "default"
-    assert settings.CACHES["default"]["BACKEND"] == "nordkestrel.cache.RedisCache"
+    assert settings.RATELIMIT_USE_CACHE == "ratelimit"
+    assert settings.CACHES["ratelimit"]["BACKEND"] == "nordkestrel.cache.RedisCache"
     first = run_process()
     second = run_process()
     assert first == [[1, False], [2, False], [3, False]]

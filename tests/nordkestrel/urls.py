@@ -1,5 +1,8 @@
 """The real URLs plus a few views that raise each kind of error, for the error-shape tests."""
 
+import time
+
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.urls import path
@@ -10,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nordkestrel.ratelimit import rate_limit
+from nordkestrel.ratelimit import OnOutage, rate_limit
 from nordkestrel.urls import urlpatterns as real_urlpatterns
 
 
@@ -64,8 +67,42 @@ def broken_plain_view(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret internal detail")
 
 
-@rate_limit(key="ip", rate="2/m", method="POST")
+@rate_limit(key="ip", rate="2/m", method="POST", on_outage=OnOutage.REFUSE)
 def limited_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+def _query(request: HttpRequest) -> None:
+    """One statement, made slow or blocked on demand (``?slow``, ``?locked``), in a
+    transaction; ``?idle`` leaves the transaction idle past its timeout before the commit."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if "slow" in request.GET:
+            cursor.execute("SET LOCAL statement_timeout = '100ms'")
+            cursor.execute("SELECT pg_sleep(5)")
+        elif "locked" in request.GET:
+            cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        elif "idle" in request.GET:
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '100ms'")
+            cursor.execute("SELECT 1")
+            time.sleep(0.5)
+        else:
+            cursor.execute("SELECT 1")
+
+
+LOCK_KEY = 7_7070_7070
+
+
+class QueryApiView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        _query(request._request)
+        return Response({"ok": True})
+
+
+def query_page(request: HttpRequest) -> HttpResponse:
+    _query(request)
     return HttpResponse("ok")
 
 
@@ -89,6 +126,8 @@ urlpatterns = [
     path("api/v1/test/limited", limited_view),
     path("test/limited", limited_view),
     path("test/nonce", nonce_page),
+    path("api/v1/test/query", QueryApiView.as_view()),
+    path("test/query", query_page),
 ]
 
 handler400 = "nordkestrel.views.bad_request"

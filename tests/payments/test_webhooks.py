@@ -735,8 +735,8 @@ def test_an_event_naming_another_restaurants_objects_is_not_applied(
 @pytest.mark.django_db(transaction=True)
 def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypatch):
     """While a long transaction holds the payment, its event gives up after the lock timeout
-    with a 500 (stored, unprocessed: Stripe delivers it again) instead of holding a worker;
-    the redelivery after the lock is gone applies it."""
+    with a 503 and Retry-After (stored, unprocessed: Stripe delivers it again) instead of
+    holding a worker; the redelivery after the lock is gone applies it."""
     from payments import webhooks
     from tests.factories import make_restaurant
 
@@ -762,7 +762,9 @@ def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypat
         assert locked.wait(30)
         envelope = succeeded_event(stripe_stand_in, payment)
         waited = deliver(envelope)
-        assert waited.status_code == 500
+        assert waited.status_code == 503
+        assert waited.json()["code"] == "database_unavailable"
+        assert int(waited["Retry-After"]) >= 1
         stored = WebhookEvent.objects.get(event_id=envelope["id"])
         assert stored.processed_at is None
         assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT

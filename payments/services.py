@@ -20,7 +20,8 @@ from nordkestrel.errors import ConflictError
 from orders.models import Order, PaymentMethod, Status
 from orders.pricing import round_half_up
 from orders.services import order_mark_paid
-from payments import gateway
+from payments import gateway, inbox
+from payments.handlers import payment_key
 from payments.models import Payment, StripeAccount
 from tenants.context import tenant_context
 from tenants.models import Restaurant
@@ -94,7 +95,7 @@ def payment_start(*, order: Order) -> Payment:
         operation_id=str(order.public_id),
     )
     with transaction.atomic():
-        payment, _ = Payment.objects.get_or_create(
+        payment, created = Payment.objects.get_or_create(
             order=order,
             defaults={
                 "account_id": account.account_id,
@@ -105,6 +106,10 @@ def payment_start(*, order: Order) -> Payment:
                 "application_fee_amount": fee,
             },
         )
+        if created:
+            # Stripe may have reported on the intent before this row existed: those events
+            # wait for it and are applied once it has committed.
+            inbox.wake_on_commit(payment_key(payment.payment_intent_id))
     return payment
 
 

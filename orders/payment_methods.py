@@ -26,6 +26,13 @@ class PaymentFlow(Protocol):
     # the method started elsewhere (card payment cancels the order's PaymentIntent). Errors
     # are logged, never raised: the cancellation stands.
 
+    # Optional: ``settle_unpaid(order) -> "cancel" | "paid" | "wait"``, asked by
+    # ``expire-unpaid-orders`` (outside any transaction) before it cancels an order still
+    # waiting for its payment: "paid" when it was paid after all (the method has placed it),
+    # "wait" when a payment is under way or its state cannot be learned now (the next run
+    # asks again), "cancel" when nothing was paid and nothing can be any more (the method
+    # has stopped its payment first). Without it, the order is cancelled.
+
 
 @dataclass(frozen=True)
 class PayInPerson:

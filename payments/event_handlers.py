@@ -1,8 +1,13 @@
 """Handlers for the events of a card payment's PaymentIntent and of the connected account.
 
 Each runs inside the restaurant's tenant context, in the transaction that marks the event
-processed (``payments.webhooks``), locks what it changes, and is idempotent: a repeated or
+processed (``payments.inbox``), locks what it changes, and is idempotent: a repeated or
 late event leaves the state the newest one described.
+
+An intent made for one of this restaurant's orders (its metadata says so) whose Payment row
+is not recorded yet waits for it (``NotYet``): ``payment_start`` asks Stripe for the intent
+before it writes the row, and Stripe may report on the intent in between. An intent that no
+order of this restaurant asked for is not ours and is acknowledged as such.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from typing import Any
 from nordkestrel.errors import ConflictError
 from orders.services import order_cancel_unpaid
 from payments import gateway, money
-from payments.handlers import handles
+from payments.handlers import NotYet, account_key, handles, payment_key
 from payments.models import Payment, StripeAccount
 from payments.services import STRIPE, payment_record_intent
+from tenants.context import current_restaurant
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +31,18 @@ NO_PAYMENT = "no payment of this restaurant has this PaymentIntent"
 def _object(event: dict[str, Any]) -> dict[str, Any]:
     obj: dict[str, Any] = event["data"]["object"]
     return obj
+
+
+def _no_payment(obj: dict[str, Any], intent: gateway.Intent) -> str:
+    """What to do with an intent event that finds no payment: wait for it when one of this
+    restaurant's orders asked for the intent (it is being recorded), else it is not ours."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return NO_PAYMENT
+    made_here = metadata.get("restaurant_id") == str(current_restaurant().pk)
+    if made_here and metadata.get("order_id"):
+        raise NotYet(payment_key(intent.id), f"the payment of PaymentIntent {intent.id}")
+    return NO_PAYMENT
 
 
 @handles("payment_intent.succeeded", "payment_intent.processing", "payment_intent.canceled")
@@ -44,7 +62,7 @@ def payment_intent_changed(event: dict[str, Any]) -> str:
         )
         return "not applied: the amount received does not match the order"
     if payment is None:
-        return NO_PAYMENT
+        return _no_payment(_object(event), intent)
     if payment.status == Payment.Status.CANCELED:
         # The intent can no longer be paid: the order waiting for it is cancelled for good.
         order_cancel_unpaid(
@@ -63,7 +81,7 @@ def payment_intent_failed(event: dict[str, Any]) -> str:
     intent = gateway.intent_from(obj)
     payment = payment_record_intent(payment_intent_id=intent.id, intent=intent)
     if payment is None:
-        return NO_PAYMENT
+        return _no_payment(obj, intent)
     if payment.status == Payment.Status.SUCCEEDED:
         return "ignored: the payment already succeeded"
     if payment.status == Payment.Status.CANCELED:
@@ -80,12 +98,14 @@ def account_updated(event: dict[str, Any]) -> str:
     """The only place the connected account's flags change. An event older than the state
     already applied (Stripe does not promise order) changes nothing."""
     obj = _object(event)
+    account_id = str(obj.get("id") or "")
     account = (
-        StripeAccount.objects.select_for_update(of=("self",))
-        .filter(account_id=str(obj.get("id") or ""))
-        .first()
+        StripeAccount.objects.select_for_update(of=("self",)).filter(account_id=account_id).first()
     )
     if account is None:
+        if account_id and account_id == (event.get("account") or account_id):
+            # The event was routed here by this very account: its row is being recorded.
+            raise NotYet(account_key(account_id), f"account {account_id}")
         return "no connected account of this restaurant has this id"
     created = int(event["created"])
     if created < account.state_as_of:

@@ -229,11 +229,21 @@ class WebhookEvent(models.Model):
     )
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    # Why it was not applied (livemode mismatch, unknown account, unhandled type).
+    # What came of it, or why it was not applied (livemode mismatch, unhandled type).
     outcome = models.CharField(max_length=200, blank=True)
+    # While unprocessed: the row it waits for ("payment:<PaymentIntent id>", "account:<id>"),
+    # which is not here yet; ``payments.inbox`` applies it when that row appears.
+    waiting_for = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["received_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["waiting_for"],
+                condition=models.Q(processed_at__isnull=True) & ~models.Q(waiting_for=""),
+                name="webhook_event_waiting",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

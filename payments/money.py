@@ -30,6 +30,7 @@ from nordkestrel.text import storable
 from orders.models import Order, Status
 from orders.services import order_mark_refunded, order_unmark_refunded
 from payments import gateway
+from payments.handlers import missing_payment
 from payments.models import Dispute, Payment, Payout, Refund, StripeAccount
 from payments.services import STRIPE, connected_account
 from staff.auth import Actor
@@ -486,7 +487,7 @@ def refund_sync_charge(
     nothing). Money refunded outside this app (Stripe's dashboard) is audited as Stripe's."""
     payment = _payment_for(payment_intent_id=payment_intent_id, charge_id=charge_id)
     if payment is None:
-        return "no payment of this restaurant has this charge"
+        raise missing_payment(payment_intent_id=payment_intent_id, charge_id=charge_id)
     if charge_id and not payment.charge_id:
         payment.charge_id = charge_id
         payment.save(update_fields=["charge_id", "updated_at"])
@@ -526,18 +527,16 @@ def refund_sync(*, obj: dict[str, Any], as_of: int) -> str:
     steps lock it. A refund of ours whose fate changes (pending → succeeded, pending or
     succeeded → failed) is recounted; a failed one stays failed.
     """
-    refund_id = _id(obj.get("id"))
-    status = str(obj.get("status") or "")
+    refund_id, status = _id(obj.get("id")), str(obj.get("status") or "")
+    intent_id, charge_id = _id(obj.get("payment_intent")), _id(obj.get("charge"))
     failure_reason = str(obj.get("failure_reason") or "")
-    payment = _payment_for(
-        payment_intent_id=_id(obj.get("payment_intent")), charge_id=_id(obj.get("charge"))
-    )
+    payment = _payment_for(payment_intent_id=intent_id, charge_id=charge_id)
     if payment is None and refund_id:
         known = Refund.objects.filter(refund_id=refund_id).values_list("payment_id").first()
         if known is not None:
             payment = Payment.objects.select_for_update(of=("self",)).get(pk=known[0])
     if payment is None:
-        return "no payment of this restaurant has this refund"
+        raise missing_payment(payment_intent_id=intent_id, charge_id=charge_id)
     mine = Refund.objects.select_for_update(of=("self",)).filter(payment=payment)
     refund = mine.filter(refund_id=refund_id).first() if refund_id else None
     if refund is None and (key := _metadata_key(obj)) is not None:
@@ -864,7 +863,7 @@ def dispute_sync(*, obj: dict[str, Any], as_of: int) -> str:
     intent_id = str(intent.get("id") if isinstance(intent, dict) else intent or "")
     payment = _payment_for(payment_intent_id=intent_id, charge_id=charge_id)
     if payment is None:
-        return "no payment of this restaurant has this charge"
+        raise missing_payment(payment_intent_id=intent_id, charge_id=charge_id)
     status = str(obj.get("status") or "")[:40]
     evidence = obj.get("evidence_details")
     fields: dict[str, Any] = {

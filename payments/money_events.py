@@ -1,13 +1,17 @@
 """Webhook handlers for refunds, disputes and payouts (Connect events of a restaurant's
 account). Each runs in the restaurant's tenant context and is safe to repeat or receive out
-of order; the services in ``payments.money`` hold the rules."""
+of order; the services in ``payments.money`` hold the rules.
+
+A charge, refund or dispute event whose payment is not recorded here waits for it (the
+services raise ``NotYet``) instead of being marked processed with no effect; one that names
+no payment at all is acknowledged as such. Payouts need no other row."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from payments import money
-from payments.handlers import handles
+from payments.handlers import NotYet, handles
 
 
 def _object(event: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +38,8 @@ def charge_refunded(event: dict[str, Any]) -> str:
     amount_refunded = charge.get("amount_refunded")
     if isinstance(amount_refunded, bool) or not isinstance(amount_refunded, int):
         return "no refunded amount in the charge"
+    if not _id(charge.get("id")):
+        return "ignored: the charge has no id"
     return money.refund_sync_charge(
         payment_intent_id=_id(charge.get("payment_intent")),
         charge_id=_id(charge.get("id")),
@@ -42,11 +48,21 @@ def charge_refunded(event: dict[str, Any]) -> str:
     )
 
 
+def _names_a_payment(obj: dict[str, Any]) -> bool:
+    return bool(_id(obj.get("payment_intent")) or _id(obj.get("charge")))
+
+
 @handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 def refund_updated(event: dict[str, Any]) -> str:
     """A refund's state; one of ours not yet settled (its answer lost or still on its way)
     is found by the key in its metadata."""
-    return money.refund_sync(obj=_object(event), as_of=_created(event))
+    obj = _object(event)
+    try:
+        return money.refund_sync(obj=obj, as_of=_created(event))
+    except NotYet:
+        if _names_a_payment(obj):
+            raise
+        return "ignored: no refund here has this id, and it names no payment"
 
 
 @handles(
@@ -57,7 +73,10 @@ def refund_updated(event: dict[str, Any]) -> str:
     "charge.dispute.funds_reinstated",
 )
 def dispute_changed(event: dict[str, Any]) -> str:
-    return money.dispute_sync(obj=_object(event), as_of=_created(event))
+    obj = _object(event)
+    if not _names_a_payment(obj):
+        return "ignored: the dispute names no payment"
+    return money.dispute_sync(obj=obj, as_of=_created(event))
 
 
 @handles(

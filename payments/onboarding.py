@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from audit import registry
 from audit import services as audit
 from nordkestrel.errors import ConflictError, DomainError
-from payments import gateway
+from payments import gateway, inbox
+from payments.handlers import account_key
 from payments.models import AccountRoute, StripeAccount
 from staff.auth import Actor
 from staff.roles import Scope
@@ -126,6 +127,9 @@ def account_connect(*, actor: Actor) -> tuple[StripeAccount, bool]:
         raise _failed(error) from error
     account = StripeAccount.objects.create(account_id=account_id)
     AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+    # Stripe announces a new account at once, before this transaction commits: those events
+    # wait for the route and are applied once it has committed.
+    inbox.wake_on_commit(account_key(account_id))
     audit.record(
         registry.PAYMENTS_ACCOUNT_CONNECTED,
         actor=actor,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from nordkestrel.periodic import periodic
-from payments import money
+from payments import inbox, money
 from payments.models import Refund
 from tenants.context import tenant_context
 from tenants.models import Restaurant
@@ -55,3 +55,13 @@ def settle_unconfirmed_refunds() -> str:
             else:
                 unsettled += 1
     return f"settled {settled} unconfirmed refunds, {unsettled} still unconfirmed"
+
+
+@periodic("apply-waiting-events")
+def apply_waiting_events() -> str:
+    """Stripe events that wait for a row not recorded when they came are applied as soon as
+    the row commits (``payments.inbox``); this applies those whose wake-up never ran (the
+    process writing the row stopped right after its commit). Events still without their row
+    keep waiting, unprocessed."""
+    applied, waiting = inbox.retry_waiting()
+    return f"waiting events: {applied} applied, {waiting} still waiting"

@@ -20,7 +20,8 @@ from nordkestrel.errors import ConflictError
 from orders.models import Order, PaymentMethod, Status
 from orders.pricing import round_half_up
 from orders.services import order_mark_paid
-from payments import gateway
+from payments import gateway, inbox
+from payments.handlers import payment_key
 from payments.models import Payment, StripeAccount
 from tenants.context import tenant_context
 from tenants.models import Restaurant
@@ -59,6 +60,9 @@ class CardPayment:
     def on_cancelled(self, order: Order) -> None:
         payment_cancel_intent(order=order)
 
+    def settle_unpaid(self, order: Order) -> str:
+        return payment_settle_unpaid(order=order)
+
 
 def payment_start(*, order: Order) -> Payment:
     """The order's PaymentIntent (a direct charge with the platform's fee), created once.
@@ -94,7 +98,7 @@ def payment_start(*, order: Order) -> Payment:
         operation_id=str(order.public_id),
     )
     with transaction.atomic():
-        payment, _ = Payment.objects.get_or_create(
+        payment, created = Payment.objects.get_or_create(
             order=order,
             defaults={
                 "account_id": account.account_id,
@@ -105,6 +109,10 @@ def payment_start(*, order: Order) -> Payment:
                 "application_fee_amount": fee,
             },
         )
+        if created:
+            # Stripe may have reported on the intent before this row existed: those events
+            # wait for it and are applied once it has committed.
+            inbox.wake_on_commit(payment_key(payment.payment_intent_id))
     return payment
 
 
@@ -194,3 +202,80 @@ def payment_cancel_intent(*, order: Order) -> None:
         return
     with tenant_context(restaurant):
         payment_record_intent(payment_intent_id=intent.id, intent=intent)
+
+
+# What ``expire-unpaid-orders`` may do with an order that waited too long for its payment.
+CANCEL, PAID, WAIT = "cancel", "paid", "wait"
+# The intent's states in which nobody has paid, or is paying, yet.
+UNPAID = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+
+
+def _settle(restaurant: Restaurant, payment: Payment, intent: gateway.Intent) -> str:
+    """Record what Stripe says of the intent; CANCEL, PAID, WAIT, or "" while it can still
+    be paid."""
+    try:
+        with tenant_context(restaurant):
+            payment_record_intent(payment_intent_id=payment.payment_intent_id, intent=intent)
+    except ConflictError as error:
+        if error.code != "amount_mismatch":
+            raise
+        logger.error(
+            "An expired order's PaymentIntent succeeded with an amount that does not match "
+            "the order: left for a person to check at Stripe",
+            extra={"payment_intent_id": payment.payment_intent_id},
+        )
+        return WAIT
+    if intent.status == "succeeded":
+        return PAID
+    if intent.status == "canceled":
+        return CANCEL
+    return "" if intent.status in UNPAID else WAIT
+
+
+def _skipped(payment: Payment, error: gateway.GatewayError) -> str:
+    logger.warning(
+        "Stripe could not tell how an unpaid order's payment stands; it is left for the next "
+        "run: %s",
+        error.detail,
+        extra={"payment_intent_id": payment.payment_intent_id, "order_id": payment.order_id},
+    )
+    return WAIT
+
+
+def payment_settle_unpaid(*, order: Order) -> str:
+    """Before an order that waited too long for its card payment is cancelled, ask Stripe
+    (never our own record, which a lost webhook leaves behind) how its PaymentIntent stands.
+
+    Succeeded: the success is recorded and the order placed (PAID). Processing or waiting for
+    capture: left alone (WAIT). Still payable: the intent is cancelled at Stripe first (keyed
+    by the order), so nobody can pay it any more, then the order may go (CANCEL); if Stripe
+    refuses because the diner paid in between, it is asked again and the payment applied.
+    Stripe unreachable: nothing is decided this run (WAIT). An order that never got an
+    intent has nothing to pay (CANCEL). Runs outside any transaction; Stripe is never called
+    with a lock held.
+    """
+    restaurant = Restaurant.objects.get(pk=order.restaurant_id)
+    with tenant_context(restaurant):
+        payment = Payment.objects.filter(order_id=order.pk).first()
+    if payment is None:
+        return CANCEL
+    if payment.status == Payment.Status.CANCELED:
+        return CANCEL
+    ids = {"account_id": payment.account_id, "payment_intent_id": payment.payment_intent_id}
+    try:
+        verdict = _settle(restaurant, payment, gateway.retrieve_payment_intent(**ids))
+    except gateway.GatewayError as error:
+        return _skipped(payment, error)
+    if verdict:
+        return verdict
+    try:
+        intent = gateway.cancel_payment_intent(**ids, operation_id=str(order.public_id))
+    except gateway.GatewayError as error:
+        if error.undecided:
+            return _skipped(payment, error)
+        # Refused: the intent moved on since we looked (the diner paid just now).
+        try:
+            intent = gateway.retrieve_payment_intent(**ids)
+        except gateway.GatewayError as again:
+            return _skipped(payment, again)
+    return _settle(restaurant, payment, intent) or WAIT

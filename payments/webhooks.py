@@ -1,4 +1,4 @@
-"""Stripe webhooks: two endpoints, every event stored once and processed exactly once.
+"""Stripe webhooks: two endpoints; every event is stored once and processed exactly once.
 
 A delivery goes through these steps:
 
@@ -9,30 +9,16 @@ A delivery goes through these steps:
 2. The event is stored in its own transaction (``WebhookEvent.event_id`` is unique; a
    duplicate, even one racing the first delivery, finds the stored row), so it is kept
    whatever happens to its processing.
-3. One transaction locks the stored row (``select_for_update``) and does nothing more when it
-   is already processed: repeated and concurrent deliveries of one event have one effect.
-   Otherwise the event is routed and handled, and ``processed_at`` is set in that same
-   transaction, so the effect and the mark commit together.
+3. It is processed by ``payments.inbox`` (routing, exactly-once, and events whose row is not
+   recorded here yet, which wait for it).
 
-Routing. An event for a connected account (``event.account``; ``account.*`` events on the
-platform endpoint name it in their object) finds its restaurant in ``AccountRoute`` through
-``tenant_bypass()``, the one named bypass, used for that lookup only; the handler then runs
-inside ``tenant_context(restaurant)`` and sees that restaurant's rows only.
-
-Outcomes, each noted on the stored event and acknowledged with 200:
-
-- handled: the handler's own outcome; processed.
-- ``livemode`` differs from the platform's keys: ignored; processed.
-- no handler for the type, or an event that names no connected account: ignored; processed.
-- an account we have no route for: left unprocessed, so that a delivery after the account
-  is routed (Stripe's resend) still applies it.
-
-A handler that raises rolls back its effect with the mark: the event stays unprocessed, the
-failure is logged with the event id, and the answer is a 500 with no detail, so Stripe
-retries the delivery (for up to three days) and the retry processes it. Processing waits at
-most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its transaction); a longer wait,
-or a database that is down or too slow, fails the same way but answers 503
-``database_unavailable`` with ``Retry-After``.
+The answer is 200 when the event was processed (applied or ignored), and also when it waits
+for its row: it is kept, and applied here when the row appears, so Stripe need not send it
+again. A handler that raises (or a lock waited for too long) rolls back its effect with the
+mark: the event stays unprocessed, the failure is logged with the event id, and the answer is
+a 500 with no detail, so Stripe retries the delivery (for up to three days) and the retry
+processes it. A lock waited for too long, or a database that is down or too slow,
+answers 503 ``database_unavailable`` with ``Retry-After`` instead.
 """
 
 from __future__ import annotations
@@ -42,26 +28,19 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, connection, transaction
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from nordkestrel.errors import error_body
 from nordkestrel.outage import unavailable
 from nordkestrel.text import storable
-from payments import gateway
-from payments.handlers import handler_for
-from payments.models import AccountRoute, WebhookEvent
-from tenants.context import tenant_bypass, tenant_context
-from tenants.models import Restaurant
+from payments import gateway, inbox
+from payments.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-# The longest an event waits for a row lock (a refund or a checkout holding the payment): it
-# then fails with a 503 and Stripe delivers it again later, instead of holding a worker.
-LOCK_TIMEOUT = "5s"
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -114,7 +93,7 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         # A string PostgreSQL cannot hold (a NUL character) or a number out of range.
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
-        _process(stored.pk)
+        inbox.process(stored.pk)
     except Exception as error:
         logger.exception(
             "Stripe event not processed; Stripe will retry it",
@@ -173,53 +152,3 @@ def _storable(event: dict[str, Any]) -> bool:
         elif isinstance(value, list):
             pending.extend(value)
     return True
-
-
-def _account_of(event: dict[str, Any]) -> str:
-    """The connected account an event concerns ("" when none)."""
-    account = event.get("account")
-    if isinstance(account, str) and account:
-        return account
-    obj = event["data"]["object"]
-    if str(event["type"]).startswith("account.") and obj.get("object") == "account":
-        return str(obj.get("id") or "")
-    return ""
-
-
-def _route(account_id: str) -> Restaurant | None:
-    with tenant_bypass():
-        route = (
-            AccountRoute.objects.select_related("restaurant").filter(account_id=account_id).first()
-        )
-    return route.restaurant if route is not None else None
-
-
-@transaction.atomic
-def _process(pk: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
-    stored = WebhookEvent.objects.select_for_update().get(pk=pk)
-    if stored.processed_at is not None:
-        return  # a repeated delivery: the first one did the work
-    event: dict[str, Any] = stored.payload
-    processed = True
-    handler = handler_for(stored.type)
-    if stored.livemode != gateway.livemode():
-        outcome = "ignored: livemode does not match the platform's"
-        logger.warning(
-            "Stripe event ignored: livemode mismatch", extra={"event_id": stored.event_id}
-        )
-    elif handler is None:
-        outcome = "ignored: no handler for this event type"
-    elif not (account_id := _account_of(event)):
-        outcome = "ignored: the event names no connected account"
-    elif (restaurant := _route(account_id)) is None:
-        outcome = f"unknown account {account_id}: not applied"
-        processed = False
-    else:
-        stored.restaurant = restaurant
-        with tenant_context(restaurant):
-            outcome = handler(event)
-    stored.outcome = outcome[:200]
-    stored.processed_at = timezone.now() if processed else None
-    stored.save(update_fields=["outcome", "processed_at", "restaurant"])

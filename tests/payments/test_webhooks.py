@@ -495,9 +495,9 @@ def test_an_event_for_an_unknown_account_is_stored_and_acknowledged(
     stored = WebhookEvent.objects.get()
     assert stored.account_id == "acct_nobody"
     assert stored.restaurant is None
-    assert "unknown account" in stored.outcome
-    # Not applied, so a resend once the account is routed still applies it.
-    assert stored.processed_at is None
+    assert stored.outcome == "waiting for account acct_nobody, not routed here yet"
+    # Not applied: it waits for the account's route, and is applied once it is stored.
+    assert (stored.processed_at, stored.waiting_for) == (None, "account:acct_nobody")
 
 
 @pytest.mark.django_db
@@ -737,10 +737,10 @@ def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypat
     """While a long transaction holds the payment, its event gives up after the lock timeout
     with a 503 and Retry-After (stored, unprocessed: Stripe delivers it again) instead of
     holding a worker; the redelivery after the lock is gone applies it."""
-    from payments import webhooks
+    from payments import inbox
     from tests.factories import make_restaurant
 
-    monkeypatch.setattr(webhooks, "LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(inbox, "LOCK_TIMEOUT", "200ms")
     ours = make_restaurant("ours")
     make_restaurant("theirs")
     ids = connect_cards(ours)

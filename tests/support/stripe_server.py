@@ -56,7 +56,8 @@ class StripeStandIn:
     # or lost: the client times out although Stripe did the work).
     stall_next: list[float] = field(default_factory=list)
     url: str = ""
-    # What a new PaymentIntent's status is (tests flip it to "succeeded" to simulate a diner).
+    # While true, every request is dropped unanswered (Stripe cannot be reached).
+    unreachable: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     # The connected account's balance (GET /v1/balance): amounts by kind, e.g.
     # {"available": [{"amount": 100, "currency": "eur"}], ...}; tests may replace it.
@@ -139,12 +140,15 @@ class StripeStandIn:
                 }
             )
         if method == "GET" and len(parts) == 2 and parts[0] == "payment_intents":
-            return self._get(parts[1])
-        if method == "POST" and len(parts) == 3 and parts[::2] == ["payment_intents", "cancel"]:
-            intent = self.objects.get(parts[1])
+            intent = self._intent(parts[1], account)
             if intent is None:
                 return 404, _error("invalid_request_error", "No such payment_intent.")
-            if intent["status"] in ("succeeded", "canceled"):
+            return 200, intent
+        if method == "POST" and len(parts) == 3 and parts[::2] == ["payment_intents", "cancel"]:
+            intent = self._intent(parts[1], account)
+            if intent is None:
+                return 404, _error("invalid_request_error", "No such payment_intent.")
+            if intent["status"] in ("succeeded", "canceled", "processing"):
                 return 400, _error(
                     "invalid_request_error",
                     "You cannot cancel this PaymentIntent because it has a status of "
@@ -211,6 +215,14 @@ class StripeStandIn:
             )
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({method} {path}).")
 
+    def _intent(self, intent_id: str, account: str | None) -> dict[str, Any] | None:
+        """A PaymentIntent, as the account it was made on sees it (a direct charge is not
+        found without its ``Stripe-Account``)."""
+        intent = self.objects.get(intent_id)
+        if intent is None or intent.get("object") != "payment_intent":
+            return None
+        return intent if intent.get("stripe_account") == account else None
+
     def _store(self, obj: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             obj.setdefault("created", int(time.time()))
@@ -247,6 +259,9 @@ def _handler(stand_in: StripeStandIn) -> type[BaseHTTPRequestHandler]:
             form = dict(parse_qsl(raw or url.query, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
             stand_in.requests.append(Recorded(method, url.path, headers, form))
+            if stand_in.unreachable:
+                self.close_connection = True
+                return  # no answer at all: the client sees the connection drop
             if headers.get("authorization") != f"Bearer {stand_in.api_key}":
                 status, body = 401, _error("invalid_request_error", "Invalid API Key provided.")
             elif stand_in.fail_next:

@@ -119,6 +119,7 @@ class ExportRow:
 
 
 class _ExportsPage(DashboardView):
+    abstract = True
     template_name = "dashboard/exports.html"
 
     def listing(self, request: HttpRequest) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A subclass declares ``scopes`` (HTTP method → :class:`~staff.roles.Scope`) for
 it defines, or the class fails at import. It may not override the hooks the base owns
 (``sealed_hooks``: ``get_queryset``, ``get_object``, ``get_permissions``, ``initial``,
 ``dispatch``, ...); it narrows the queryset with ``scope_queryset`` instead, so another
-restaurant's object is a 404, like a missing one.
+restaurant's object is a 404, like a missing one. It reads a body with ``self.parse``, which
+refuses unknown fields.
 
 Authentication, the scope check, the read-only check while the restaurant is pending deletion
 and the request's transaction are the chain in staff/access.py, shared with the dashboard;
@@ -19,7 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, models
 from django.http import Http404, HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
@@ -27,6 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.serializers import StrictInput
 from staff.access import (
     AccessChecked,
     CredentialRefused,
@@ -57,7 +59,7 @@ class AccessAuthentication(BaseAuthentication):
     today the Clerk session in ``Authorization: Bearer``; the ``__session`` cookie is not
     read here."""
 
-    def authenticate(self, request: Request) -> tuple[Actor, str] | None:
+    def authenticate(self, request: Request) -> tuple[Actor, None] | None:
         django_request: HttpRequest = request._request
         try:
             actor = admit(django_request, FrontDoor.API, django_request.tenant_scope)  # type: ignore[attr-defined]
@@ -67,7 +69,7 @@ class AccessAuthentication(BaseAuthentication):
             raise AccessRefused(refused.detail, refused.code) from None
         if actor is None:
             return None
-        return actor, ""
+        return actor, None
 
     def authenticate_header(self, request: Request) -> str:
         schemes = dict.fromkeys(credential.challenge for credential in credentials(FrontDoor.API))
@@ -167,6 +169,24 @@ class TenantAPIView(AccessChecked, GenericAPIView):
 
     def get_permissions(self) -> list[BasePermission]:
         return [HasDeclaredScope()]
+
+    def parse(
+        self,
+        serializer_class: type[serializers.Serializer],
+        *,
+        instance: Any = None,
+        partial: bool = False,
+        **context: Any,
+    ) -> dict[str, Any]:
+        """The request's body, validated by a strict serializer: an unknown field (``id``,
+        ``restaurant``, a typo) is a 400 naming it; ``context`` goes to the serializer."""
+        if not issubclass(serializer_class, StrictInput):
+            raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
+        serializer = serializer_class(
+            instance, data=self.request.data, partial=partial, context=context
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
     def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
         """Narrow the restaurant's rows for this view (filters, select_related)."""

@@ -83,8 +83,9 @@ class DashboardView(AccessChecked, View):
     sealed_hooks = ("dispatch", "_answer")
     abstract = True
     template_name: ClassVar[str] = ""
-    # A page answers a refused form (400) or a refused action (4xx, with its message)
-    # after its service rolled back its own writes; what committed before stays.
+    # A page's error answer keeps what its services committed: a refused form or action
+    # was rolled back by its service already, and connecting Stripe keeps the new account
+    # even when the onboarding link asked for next fails (the page shows that error).
     rollback_error_answers = False
 
     actor: Actor

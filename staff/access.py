@@ -137,16 +137,14 @@ def admit(request: HttpRequest, door: FrontDoor, scope: TenantScope) -> Actor | 
 
 
 def scope_for(scopes: Mapping[str, Scope], method: str) -> Scope | None:
-    """The scope declared for ``method``; HEAD and OPTIONS follow GET."""
-    method = method.lower()
-    scope = scopes.get(method)
-    if scope is None and method in ("head", "options"):
-        scope = scopes.get("get")
-    return scope
+    """The scope declared for ``method``. Any other method (HEAD, OPTIONS, one the view does
+    not answer) needs GET's: every handler declares its own, so a method without one runs no
+    handler of the view and a reader learns it is not allowed (405)."""
+    return scopes.get(method.lower()) or scopes.get("get")
 
 
 class NoDeclaredScope(PermissionDeniedError):
-    """A method the view declares no scope for: nobody may use it."""
+    """A method the view declares no scope for, nor one for GET: nobody may use it."""
 
 
 def authorize(actor: Actor, view: AccessChecked, method: str) -> None:

@@ -26,13 +26,11 @@ def reject_unknown_fields(data: Any, allowed: Iterable[str]) -> None:
         )
 
 
+# A serializer mixin: unknown fields are refused, not dropped. The body itself must be an
+# object; a nested object validated by a strict serializer must also hold only its fields.
+# (The strict classes have no docstrings: the API schema would show them as the description
+# of every serializer that has none of its own.)
 class StrictInput:
-    """A serializer mixin: unknown fields are refused, not dropped.
-
-    The body itself must be an object; a nested object validated by a strict serializer
-    must also hold only its fields.
-    """
-
     def run_validation(self, data: Any = empty) -> Any:
         if getattr(self, "parent", None) is None and not isinstance(data, dict):
             reject_unknown_fields(data, ())  # the body is not an object
@@ -53,8 +51,9 @@ class StrictModelSerializer(StrictInput, serializers.ModelSerializer):
     pass
 
 
+# A body that must be empty (or ``{}``): the action takes no input.
 class NoInput(StrictSerializer):
-    """A body that must be empty (or ``{}``): the action takes no input."""
+    pass
 
 
 class AsSent(serializers.JSONField):

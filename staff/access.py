@@ -176,11 +176,11 @@ def declared_scopes(cls: type, scopes: Mapping[str, object]) -> None:
             )
 
 
+# What both base views share: their declarations, checked at class creation, and the
+# request's transaction. A base view names the hooks it owns in ``sealed_hooks``; its
+# subclasses may not override them. (No docstring: the API schema would show it as the
+# description of every operation whose view has none of its own.)
 class AccessChecked:
-    """What both base views share: their declarations, checked at class creation, and the
-    request's transaction. A base view names the hooks it owns in ``sealed_hooks``; its
-    subclasses may not override them."""
-
     front_door: ClassVar[FrontDoor]
     sealed_hooks: ClassVar[tuple[str, ...]] = ()
     # HTTP method → the scope it needs; every handler must have one.

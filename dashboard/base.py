@@ -1,7 +1,7 @@
-"""The dashboard's request chain: the ``__session`` cookie → (restaurant, staff member, role).
+"""The dashboard's base page: the ``__session`` cookie → (restaurant, staff member, role).
 
-The same chain as the API (staff.auth), with the token from Clerk's cookie; Django's CSRF
-middleware guards every unsafe method. Each page declares the scope it needs per method.
+The same chain as the API (staff/access.py), with the token from Clerk's cookie; Django's
+CSRF middleware guards every unsafe method. Each page declares the scope it needs per method.
 """
 
 from __future__ import annotations
@@ -19,23 +19,21 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from nordkestrel.errors import DomainError
-from nordkestrel.ratelimit import auth_failures
-from staff.auth import Actor, authenticate_token
-from staff.clerk import TokenRejected
+from nordkestrel.errors import DomainError, PermissionDeniedError
+from staff.access import AccessChecked, CredentialRefused, FrontDoor, admit, authorize
+from staff.auth import Actor, ReverificationRequired
+from staff.credentials import SESSION_COOKIE
 from staff.roles import Scope
 from staff.selectors import memberships_for_user
-from tenants.context import tenant_scope
-from tenants.deletion import deletion_status, is_closing
-
-SESSION_COOKIE = "__session"
+from tenants.closing import RestaurantClosing, is_closing
+from tenants.deletion import deletion_status
 
 
 @dataclass(frozen=True)
 class NavItem:
     label: str
     url_name: str
-    scope: str
+    scope: Scope
 
 
 NAVIGATION = [
@@ -72,76 +70,69 @@ def sign_in_url(next_path: str = "") -> str:
     return f"{base}?{urlencode({'next': next_path})}" if next_path else base
 
 
-class DashboardView(View):
-    """Base for every signed-in page; subclasses set ``scopes`` for each handler."""
+class DashboardView(AccessChecked, View):
+    """Base for every signed-in page; subclasses set ``scopes`` for each handler.
 
-    scopes: ClassVar[dict[str, str]] = {}
+    The chain is the API's (staff/access.py): the Clerk session from the ``__session``
+    cookie, the declared scope required, the read-only check while the restaurant is pending
+    deletion, the request's transaction. Only the answers differ: sign in again (a redirect),
+    an HTML refusal, the read-only page.
+    """
+
+    front_door = FrontDoor.DASHBOARD
+    sealed_hooks = ("dispatch", "_answer")
+    abstract = True
     template_name: ClassVar[str] = ""
-    # Whether the page's POST still runs while the restaurant is pending deletion (exports,
-    # the deletion page, switching restaurants); every other POST is refused.
-    allowed_while_closing: ClassVar[bool] = False
-    # Whether the request is one transaction; a page whose service commits its own steps
-    # around a call to Stripe sets False (see staff.api_base.TenantAPIView.atomic_request):
-    # its handler then runs after the sign-in's transaction, entering the tenant itself.
-    atomic_request: ClassVar[bool] = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "dispatch" in cls.__dict__:
-            raise TypeError(f"{cls.__name__} may not override dispatch.")
-        handlers = [m for m in ("get", "post") if hasattr(cls, m)]
-        missing = [m for m in handlers if m not in cls.scopes]
-        if missing:
-            raise TypeError(f"{cls.__name__} must declare scopes for {missing}.")
+    # A page's error answer keeps what its services committed: a refused form or action
+    # was rolled back by its service already, and connecting Stripe keeps the new account
+    # even when the onboarding link asked for next fails (the page shows that error).
+    rollback_error_answers = False
 
     actor: Actor
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        token = request.COOKIES.get(SESSION_COOKIE, "")
-        if not token:
-            return HttpResponseRedirect(sign_in_url(request.get_full_path()))
-        auth_failures.check(request)
-        page: HttpResponseBase | None = None
-        with tenant_scope() as scope:
-            try:
-                self.actor = authenticate_token(token, scope)
-            except TokenRejected as rejected:
-                auth_failures.record(request)
-                if rejected.status == 401:
-                    response = HttpResponseRedirect(sign_in_url(request.get_full_path()))
-                    response.delete_cookie(SESSION_COOKIE)
-                    return response
-                return self.refuse(request, rejected.detail)
-            request.restaurant = self.actor.restaurant  # type: ignore[attr-defined]
-            scope_needed = self.scopes.get((request.method or "").lower())
-            if scope_needed is None or not self.actor.has(scope_needed):
-                return self.refuse(request, "Your role does not give access to this page.")
-            # Templates show times in the restaurant's zone (|date converts to the active one).
-            with timezone.override(self.actor.restaurant.zone):
-                if (
-                    request.method not in ("GET", "HEAD", "OPTIONS")
-                    and is_closing(self.actor.restaurant)
-                    and not self.allowed_while_closing
-                ):
-                    # Pending deletion: every page reads, nothing changes but exports and
-                    # the deletion's cancel.
-                    page = self.page(request, status=409, template="dashboard/read_only.html")
-                elif self.atomic_request:
-                    page = super().dispatch(request, *args, **kwargs)
-        if page is None:
-            with timezone.override(self.actor.restaurant.zone):
-                page = super().dispatch(request, *args, **kwargs)
+        with self.request_transaction(request):
+            page = self._answer(request, *args, **kwargs)
         # Pages hold personal data: never kept by a shared device's or a proxy's cache.
         add_never_cache_headers(page)
         patch_cache_control(page, private=True)
         return page
 
-    def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
+    def _answer(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with self.access_transaction(request) as scope:
+            try:
+                actor = admit(request, self.front_door, scope)
+            except CredentialRefused as refused:
+                if refused.status == 401:
+                    response = HttpResponseRedirect(sign_in_url(request.get_full_path()))
+                    response.delete_cookie(SESSION_COOKIE)
+                    return response
+                return self.refuse(request, refused.detail)
+            if actor is None:
+                return HttpResponseRedirect(sign_in_url(request.get_full_path()))
+            self.actor = actor
+            # Templates show times in the restaurant's zone (|date converts to the active one).
+            with timezone.override(actor.restaurant.zone):
+                try:
+                    authorize(actor, self, request.method or "")
+                except RestaurantClosing:
+                    # Pending deletion: every page reads, nothing changes but exports and
+                    # the deletion's cancel.
+                    return self.page(request, status=409, template="dashboard/read_only.html")
+                except ReverificationRequired as refused:
+                    return self.refuse(request, refused.detail, code=refused.code)
+                except PermissionDeniedError:
+                    return self.refuse(request, "Your role does not give access to this page.")
+        with timezone.override(actor.restaurant.zone):
+            page = super().dispatch(request, *args, **kwargs)
+        self.keep_writes(page.status_code)
+        return page
+
+    def refuse(
+        self, request: HttpRequest, detail: str, code: str = "permission_denied"
+    ) -> HttpResponse:
         return render(
-            request,
-            "error.html",
-            {"status": 403, "code": "permission_denied", "detail": detail},
-            status=403,
+            request, "error.html", {"status": 403, "code": code, "detail": detail}, status=403
         )
 
     def context(self, **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard.base import SESSION_COOKIE, safe_next
+from dashboard.base import safe_next
+from staff.credentials import SESSION_COOKIE
 from staff.dev import development_jwks, mint_token
 from staff.models import StaffMember
 from tenants.context import tenant_bypass

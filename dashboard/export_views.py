@@ -118,6 +118,7 @@ class ExportRow:
 
 
 class _ExportsPage(DashboardView):
+    abstract = True
     template_name = "dashboard/exports.html"
 
     def listing(self, request: HttpRequest) -> dict[str, Any]:

@@ -111,6 +111,8 @@ def _back(request: HttpRequest, order: Order) -> str:
 
 
 class _OrderPage(DashboardView):
+    abstract = True
+
     def order_context(self, **extra: Any) -> dict[str, Any]:
         return {
             "zone": self.actor.restaurant.zone,

@@ -24,6 +24,7 @@ from staff.roles import Scope
 
 
 class _PaymentsPage(DashboardView):
+    abstract = True
     template_name = "dashboard/payments.html"
 
     def show(self, request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:

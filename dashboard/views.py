@@ -15,9 +15,10 @@ from audit import registry as audit_registry
 from audit.api import describe
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters, filter_events
-from dashboard.base import SESSION_COOKIE, DashboardView, safe_next
+from dashboard.base import DashboardView, safe_next
 from nordkestrel.errors import DomainError
 from staff import services as staff_services
+from staff.credentials import SESSION_COOKIE
 from staff.models import StaffMember
 from staff.roles import Role, Scope, can_manage
 from tenants import services as tenant_services

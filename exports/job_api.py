@@ -10,8 +10,6 @@ status and progress and, once it is done, a ``download_url`` that works for a fe
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -20,7 +18,7 @@ from rest_framework.response import Response
 
 from exports import services
 from exports.models import Export
-from staff.api import reject_unknown_fields
+from nordkestrel.serializers import AsSent, StrictSerializer
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -74,14 +72,13 @@ EXPORT_JOB_INPUT = inline_serializer(
 )
 
 
-def parse(request: Request) -> dict[str, Any]:
-    data: Any = request.data
-    reject_unknown_fields(data, {"type", "filters", "bom"})
-    return {
-        "export_type": data.get("type"),
-        "filters": data.get("filters"),
-        "bom": data.get("bom", False),
-    }
+class ExportJobInputSerializer(StrictSerializer):
+    """The fields a job request may carry; the service checks their values (EXPORT_JOB_INPUT
+    documents them)."""
+
+    type = AsSent()
+    filters = AsSent()
+    bom = AsSent()
 
 
 class ExportJobListView(TenantAPIView):
@@ -99,10 +96,13 @@ class ExportJobListView(TenantAPIView):
 
     @extend_schema(request=EXPORT_JOB_INPUT, responses={201: ExportJobSerializer})
     def post(self, request: Request) -> Response:
+        data = self.parse(ExportJobInputSerializer)
         export = services.export_request(
             actor=self.actor,
+            export_type=data.get("type"),
+            filters=data.get("filters"),
+            bom=data.get("bom", False),
             dashboard_url=request.build_absolute_uri(reverse("dashboard:exports")),
-            **parse(request),
         )
         return Response(ExportJobSerializer(export).data, status=status.HTTP_201_CREATED)
 

@@ -24,7 +24,7 @@ from menus.schema import (
 )
 from menus.storefront import storefront_menu
 from nordkestrel.api import ErrorSerializer
-from staff.api import reject_unknown_fields
+from nordkestrel.serializers import StrictModelSerializer, StrictSerializer
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 from tenants.selectors import restaurant_id_for_host
@@ -32,7 +32,7 @@ from tenants.selectors import restaurant_id_for_host
 # --- Serializers -----------------------------------------------------------------------------
 
 
-class MenuSerializer(serializers.ModelSerializer):
+class MenuSerializer(StrictModelSerializer):
     availability = AvailabilityField(required=False)
 
     class Meta:
@@ -41,7 +41,7 @@ class MenuSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "position"]
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(StrictModelSerializer):
     items = serializers.SerializerMethodField()
 
     class Meta:
@@ -60,7 +60,7 @@ class MenuDetailSerializer(MenuSerializer):
         fields = [*MenuSerializer.Meta.fields, "categories"]
 
 
-class ItemSerializer(serializers.ModelSerializer):
+class ItemSerializer(StrictModelSerializer):
     categories = serializers.ListField(
         child=serializers.IntegerField(), required=False, max_length=100
     )
@@ -84,7 +84,7 @@ class ItemSerializer(serializers.ModelSerializer):
         return data
 
 
-class ModifierSerializer(serializers.ModelSerializer):
+class ModifierSerializer(StrictModelSerializer):
     class Meta:
         model = Modifier
         fields = ["id", "group", "name", "price_delta", "sold_out", "position"]
@@ -92,7 +92,7 @@ class ModifierSerializer(serializers.ModelSerializer):
         extra_kwargs = {"price_delta": {"min_value": -10_000_000, "max_value": 10_000_000}}
 
 
-class ModifierGroupSerializer(serializers.ModelSerializer):
+class ModifierGroupSerializer(StrictModelSerializer):
     modifiers = ModifierSerializer(many=True, read_only=True)
 
     class Meta:
@@ -131,21 +131,12 @@ class PublishedVersionSerializer(VersionSerializer):
         read_only_fields = fields
 
 
-class IdsSerializer(serializers.Serializer):
+class IdsSerializer(StrictSerializer):
     ids = serializers.ListField(child=serializers.IntegerField(), max_length=1000)
 
 
-class SoldOutSerializer(serializers.Serializer):
+class SoldOutSerializer(StrictSerializer):
     sold_out = serializers.BooleanField()
-
-
-def parse(serializer_class: Any, request: Request, **kwargs: Any) -> dict[str, Any]:
-    """Validate a body against an explicit allow-list of writable fields."""
-    writable = {name for name, field in serializer_class().fields.items() if not field.read_only}
-    reject_unknown_fields(request.data, writable)
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 # --- Draft -----------------------------------------------------------------------------------
@@ -165,7 +156,7 @@ class MenuListView(TenantAPIView):
 
     @extend_schema(request=MenuSerializer, responses={201: MenuSerializer})
     def post(self, request: Request) -> Response:
-        menu = services.menu_save(actor=self.actor, **parse(MenuSerializer, request))
+        menu = services.menu_save(actor=self.actor, **self.parse(MenuSerializer))
         return Response(MenuSerializer(menu).data, status=status.HTTP_201_CREATED)
 
 
@@ -182,7 +173,7 @@ class MenuDetailView(TenantAPIView):
 
     @extend_schema(request=MenuSerializer, responses=MenuDetailSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        fields = parse(MenuSerializer, request, partial=True)
+        fields = self.parse(MenuSerializer, partial=True)
         services.menu_save(actor=self.actor, menu=self.get_object(), **fields)
         # Answered as GET answers it: the menu with its categories, read after the change.
         return Response(MenuDetailSerializer(self.get_object()).data)
@@ -203,7 +194,7 @@ class MenuCategoriesView(TenantAPIView):
     def post(self, request: Request, pk: int) -> Response:
         menu = self.get_object()
         category = services.category_save(
-            actor=self.actor, menu_id=menu.pk, **parse(CategorySerializer, request)
+            actor=self.actor, menu_id=menu.pk, **self.parse(CategorySerializer)
         )
         return Response(CategorySerializer(category).data, status=status.HTTP_201_CREATED)
 
@@ -217,7 +208,7 @@ class MenuReorderView(TenantAPIView):
 
     def post(self, request: Request, pk: int) -> Response:
         menu = self.get_object()
-        ids = parse(IdsSerializer, request)["ids"]
+        ids = self.parse(IdsSerializer)["ids"]
         services.reorder(actor=self.actor, queryset=menu.categories.all(), ids=ids, attr="ids")
         return Response({"ids": ids})
 
@@ -229,7 +220,7 @@ class CategoryDetailView(TenantAPIView):
 
     def patch(self, request: Request, pk: int) -> Response:
         category = self.get_object()
-        fields = parse(CategorySerializer, request, partial=True)
+        fields = self.parse(CategorySerializer, partial=True)
         category = services.category_save(actor=self.actor, category=category, **fields)
         return Response(CategorySerializer(category).data)
 
@@ -247,7 +238,7 @@ class CategoryReorderView(TenantAPIView):
 
     def post(self, request: Request, pk: int) -> Response:
         category = self.get_object()
-        item_ids = parse(IdsSerializer, request)["ids"]
+        item_ids = self.parse(IdsSerializer)["ids"]
         entries = dict(CategoryItem.objects.filter(category=category).values_list("item_id", "pk"))
         ids = [entries.get(item_id, -1) for item_id in item_ids]
         services.reorder(actor=self.actor, queryset=category.entries.all(), ids=ids, attr="ids")
@@ -268,7 +259,7 @@ class ItemListView(TenantAPIView):
 
     @extend_schema(request=ItemSerializer, responses={201: ItemSerializer})
     def post(self, request: Request) -> Response:
-        item = services.item_save(actor=self.actor, **parse(ItemSerializer, request))
+        item = services.item_save(actor=self.actor, **self.parse(ItemSerializer))
         return Response(ItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
@@ -282,7 +273,7 @@ class ItemDetailView(TenantAPIView):
 
     def patch(self, request: Request, pk: int) -> Response:
         item = self.get_object()
-        fields = parse(ItemSerializer, request, partial=True)
+        fields = self.parse(ItemSerializer, partial=True)
         return Response(
             ItemSerializer(services.item_save(actor=self.actor, item=item, **fields)).data
         )
@@ -310,7 +301,7 @@ class SoldOutView(TenantAPIView):
 
     def post(self, request: Request, pk: int) -> Response:
         obj = self.get_object()
-        sold_out = parse(SoldOutSerializer, request)["sold_out"]
+        sold_out = self.parse(SoldOutSerializer)["sold_out"]
         services.set_sold_out(actor=self.actor, obj=obj, sold_out=sold_out)
         return Response({"id": obj.pk, "sold_out": sold_out})
 
@@ -341,7 +332,7 @@ class GroupListView(TenantAPIView):
 
     @extend_schema(request=ModifierGroupSerializer, responses={201: ModifierGroupSerializer})
     def post(self, request: Request) -> Response:
-        group = services.group_save(actor=self.actor, **parse(ModifierGroupSerializer, request))
+        group = services.group_save(actor=self.actor, **self.parse(ModifierGroupSerializer))
         return Response(ModifierGroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
 
@@ -355,7 +346,7 @@ class GroupDetailView(TenantAPIView):
 
     def patch(self, request: Request, pk: int) -> Response:
         group = self.get_object()
-        fields = parse(ModifierGroupSerializer, request, partial=True)
+        fields = self.parse(ModifierGroupSerializer, partial=True)
         group = services.group_save(actor=self.actor, group=group, **fields)
         return Response(ModifierGroupSerializer(group).data)
 
@@ -373,7 +364,7 @@ class GroupModifiersView(TenantAPIView):
     def post(self, request: Request, pk: int) -> Response:
         group = self.get_object()
         modifier = services.modifier_save(
-            actor=self.actor, group_id=group.pk, **parse(ModifierSerializer, request)
+            actor=self.actor, group_id=group.pk, **self.parse(ModifierSerializer)
         )
         return Response(ModifierSerializer(modifier).data, status=status.HTTP_201_CREATED)
 
@@ -385,7 +376,7 @@ class ModifierDetailView(TenantAPIView):
 
     def patch(self, request: Request, pk: int) -> Response:
         modifier = self.get_object()
-        fields = parse(ModifierSerializer, request, partial=True)
+        fields = self.parse(ModifierSerializer, partial=True)
         modifier = services.modifier_save(actor=self.actor, modifier=modifier, **fields)
         return Response(ModifierSerializer(modifier).data)
 

@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from menus import image_services, images
 from menus.models import Item
 from nordkestrel.ratelimit import OnOutage, limit
+from nordkestrel.serializers import StrictSerializer
 from nordkestrel.uploads import declared_too_large
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -31,7 +31,7 @@ class UploadedFileField(serializers.FileField):
     """A file part of the request (the schema says binary, not a URL)."""
 
 
-class ImageUploadSerializer(serializers.Serializer):
+class ImageUploadSerializer(StrictSerializer):
     image = UploadedFileField(help_text="A JPEG, PNG or WebP image of at most 5 MB.")
 
 
@@ -41,7 +41,7 @@ class StoredImageSerializer(serializers.Serializer):
 
 
 def _restaurant_key(group: str, request: HttpRequest) -> str:
-    # Set on authentication, by the API (staff.api_base) and the dashboard (dashboard.base).
+    # Set at admission, by the chain both front doors share (staff.access).
     return str(request.restaurant.pk)  # type: ignore[attr-defined]
 
 
@@ -59,14 +59,11 @@ def check_upload_rate(request: HttpRequest) -> None:
         limit(request, group=group, key=key, rate=rate, on_outage=OnOutage.ALLOW)
 
 
-def uploaded_image(request: Request) -> UploadedFile:
+def uploaded_image(view: TenantAPIView) -> UploadedFile:
     """The ``image`` part; a body too large to hold one is refused before it is parsed."""
-    if declared_too_large(request, images.MAX_UPLOAD_BYTES):
+    if declared_too_large(view.request, images.MAX_UPLOAD_BYTES):
         raise images.too_large()
-    reject_unknown_fields(request.data, {images.ATTR})
-    serializer = ImageUploadSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    upload: UploadedFile = serializer.validated_data[images.ATTR]
+    upload: UploadedFile = view.parse(ImageUploadSerializer)[images.ATTR]
     return upload
 
 
@@ -89,7 +86,7 @@ class ItemImageView(TenantAPIView):
         check_upload_rate(request._request)
         item = self.get_object()
         item = image_services.item_set_image(
-            actor=self.actor, item=item, upload=uploaded_image(request)
+            actor=self.actor, item=item, upload=uploaded_image(self)
         )
         return stored(item.image)
 
@@ -102,6 +99,6 @@ class RestaurantLogoView(TenantAPIView):
     def post(self, request: Request) -> Response:
         check_upload_rate(request._request)
         restaurant = image_services.restaurant_set_logo(
-            actor=self.actor, upload=uploaded_image(request)
+            actor=self.actor, upload=uploaded_image(self)
         )
         return stored(restaurant.logo)

@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from menus import importer
 from nordkestrel.errors import InvalidInput
 from nordkestrel.ratelimit import OnOutage, rate_limit
+from nordkestrel.serializers import StrictSerializer
 from nordkestrel.uploads import declared_too_large
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -29,7 +29,7 @@ FALSE = {"false", "0", "no", "off", ""}
 DRY_RUN_HELP = "Report what the import would change, and write nothing."
 
 
-class ImportUploadSerializer(serializers.Serializer):
+class ImportUploadSerializer(StrictSerializer):
     file = serializers.FileField(
         help_text="A .json or .csv file of at most 2 MB (see the import format in the docs)."
     )
@@ -57,18 +57,15 @@ def _dry_run(request: Request) -> bool:
     return value in TRUE
 
 
-def _uploaded_file(request: Request) -> UploadedFile:
+def _uploaded_file(view: TenantAPIView) -> UploadedFile:
     """The ``file`` part; a body too large to hold an acceptable file is refused unread."""
-    if declared_too_large(request, importer.MAX_BYTES):
+    if declared_too_large(view.request, importer.MAX_BYTES):
         raise InvalidInput(
             f"The file is larger than {importer.MAX_BYTES // (1024 * 1024)} MB.",
             code="too_large",
             attr=importer.FILE_ATTR,
         )
-    reject_unknown_fields(request.data, {importer.FILE_ATTR})
-    serializer = ImportUploadSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    upload: UploadedFile = serializer.validated_data[importer.FILE_ATTR]
+    upload: UploadedFile = view.parse(ImportUploadSerializer)[importer.FILE_ATTR]
     return upload
 
 
@@ -95,7 +92,7 @@ class MenuImportView(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         dry_run = _dry_run(request)
-        upload = _uploaded_file(request)
+        upload = _uploaded_file(self)
         data = importer.parse_file(
             name=upload.name or "",
             content=upload.read(importer.MAX_BYTES + 1),

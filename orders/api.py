@@ -15,9 +15,9 @@ from rest_framework.pagination import Cursor
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.serializers import StrictSerializer
 from orders import selectors, services
 from orders.models import Order, OrderLine, StatusChange
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView, TenantCursorPagination
 from staff.auth import Actor
 from staff.roles import Scope
@@ -103,19 +103,12 @@ class OrderDetailSerializer(OrderSerializer):
         read_only_fields = fields
 
 
-class OrderMoveSerializer(serializers.Serializer):
+class OrderMoveSerializer(StrictSerializer):
     status = serializers.CharField(max_length=20)
 
 
-class OrderCancelSerializer(serializers.Serializer):
+class OrderCancelSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-
-
-def parse(serializer_class: Any, request: Request) -> dict[str, Any]:
-    reject_unknown_fields(request.data, set(serializer_class().fields))
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class OrderCursorPagination(TenantCursorPagination):
@@ -212,7 +205,7 @@ class OrderStatusView(_OrderActionView):
     @extend_schema(request=OrderMoveSerializer, responses=OrderDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         order = self.get_object()
-        to_status = parse(OrderMoveSerializer, request)["status"]
+        to_status = self.parse(OrderMoveSerializer)["status"]
         services.order_transition(actor=self.actor, order_id=order.pk, to_status=to_status)
         return self.answer(order)
 
@@ -225,6 +218,6 @@ class OrderCancelView(_OrderActionView):
     @extend_schema(request=OrderCancelSerializer, responses=OrderDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         order = self.get_object()
-        reason = parse(OrderCancelSerializer, request)["reason"]
+        reason = self.parse(OrderCancelSerializer)["reason"]
         services.order_cancel(actor=self.actor, order_id=order.pk, reason=reason)
         return self.answer(order)

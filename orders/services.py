@@ -20,7 +20,7 @@ from staff.auth import Actor
 from staff.roles import Scope
 
 # (from, to) -> the scope a staff member needs; None: only the payment flow moves it.
-TRANSITIONS: dict[tuple[str, str], str | None] = {
+TRANSITIONS: dict[tuple[str, str], Scope | None] = {
     (Status.PENDING_PAYMENT, Status.PLACED): None,
     (Status.PENDING_PAYMENT, Status.CANCELLED): Scope.ORDERS_CANCEL,
     (Status.PLACED, Status.ACCEPTED): Scope.ORDERS_PROGRESS,
@@ -76,7 +76,7 @@ def _move(order: Order, to_status: str, *, actor_label: str, staff_id: int | Non
     notifications.order_event(order, to_status)
 
 
-def _check(order: Order, to_status: str) -> str | None:
+def _check(order: Order, to_status: str) -> Scope | None:
     if to_status not in Status.values:
         raise InvalidInput(f"{to_status!r} is not an order status.", attr="status")
     edge = (order.status, to_status)

@@ -29,6 +29,7 @@ from menus.storefront import active_restaurant_with_live_menu
 from nordkestrel.api import ErrorSerializer
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
 from nordkestrel.ratelimit import OnOutage, limit
+from nordkestrel.serializers import reject_unknown_fields
 from nordkestrel.text import storable
 from orders.checkout import (
     checkout_options,
@@ -51,7 +52,6 @@ from orders.storefront_schema import (
 from payments.gateway import GatewayError
 from payments.services import CardPayment, payment_start
 from promotions.rules import MAX_CODE_LENGTH
-from staff.api import reject_unknown_fields
 from tenants.context import tenant_context
 from tenants.hours import SCHEDULE_DAYS
 from tenants.models import Restaurant

@@ -11,8 +11,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.serializers import NoInput, StrictSerializer
 from payments import onboarding
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -32,7 +32,7 @@ class AccountStatusSerializer(serializers.Serializer):
     platform_fee_fixed = serializers.IntegerField(help_text="Minor units of the currency.")
 
 
-class OnboardingLinkSerializer(serializers.Serializer):
+class OnboardingLinkSerializer(StrictSerializer):
     """Both URLs are optional; omitted, Stripe sends the Owner to the dashboard's pages."""
 
     refresh_url = serializers.CharField(max_length=onboarding.MAX_URL_LENGTH, required=False)
@@ -71,7 +71,7 @@ class PaymentAccountView(TenantAPIView):
         responses={201: AccountStatusSerializer, 200: AccountStatusSerializer},
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, set())
+        self.parse(NoInput)
         _, created = onboarding.account_connect(actor=self.actor)
         return Response(
             _status_body(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -89,12 +89,7 @@ class OnboardingLinkView(TenantAPIView):
         responses=inline_serializer("OnboardingLinkUrl", {"url": serializers.URLField()}),
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, {"refresh_url", "return_url"})
-        serializer = OnboardingLinkSerializer(
-            data=request.data, context={"hosts": onboarding.own_hosts(request.get_host())}
-        )
-        serializer.is_valid(raise_exception=True)
-        urls = serializer.validated_data
+        urls = self.parse(OnboardingLinkSerializer, hosts=onboarding.own_hosts(request.get_host()))
         url = onboarding.account_onboarding_link(
             actor=self.actor,
             refresh_url=urls.get("refresh_url")

@@ -15,19 +15,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from nordkestrel.errors import InvalidInput
+from nordkestrel.serializers import AsSent, StrictSerializer
 from orders.models import Order
 from payments import money
 from payments.models import Dispute, Payment, Payout, Refund
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
 
-def _json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
-    """The body as a JSON object with only ``allowed`` keys (400 otherwise)."""
-    data = request.data
-    reject_unknown_fields(data, allowed)
-    return dict(data)
+class RefundInputSerializer(StrictSerializer):
+    """What a refund request may carry; the service checks the values."""
+
+    amount = AsSent()
+    reason = AsSent()
+
+
+class PayoutInputSerializer(StrictSerializer):
+    """What a payout request may carry; the service checks the amount."""
+
+    amount = AsSent()
 
 
 class RefundSerializer(serializers.ModelSerializer):
@@ -150,7 +156,7 @@ class OrderRefundsView(TenantAPIView):
     def post(self, request: Request, pk: int) -> Response:
         with self.tenant():
             order = self.get_object()
-        data = _json_object(request, {"amount", "reason"})
+        data = self.parse(RefundInputSerializer)
         if "amount" not in data:
             raise InvalidInput("Give the amount to refund.", attr="amount")
         refund, replayed = money.refund_create(
@@ -232,7 +238,7 @@ class PayoutsView(TenantAPIView):
         responses={200: PayoutSerializer, 201: PayoutSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = _json_object(request, {"amount"})
+        data = self.parse(PayoutInputSerializer)
         if "amount" not in data:
             raise InvalidInput("Give the amount to pay out.", attr="amount")
         payout, replayed = money.payout_instant(

@@ -16,9 +16,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.serializers import StrictSerializer
 from promotions import services
 from promotions.models import Promotion, Redemption
-from staff.api import reject_unknown_fields
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -61,7 +61,7 @@ class LocalDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-class PromotionInputSerializer(serializers.Serializer):
+class PromotionInputSerializer(StrictSerializer):
     """The writable fields, and their types; the rules are the service's."""
 
     code = serializers.CharField()
@@ -90,15 +90,6 @@ class RedemptionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def parse(view: TenantAPIView, request: Request, *, partial: bool) -> dict[str, Any]:
-    reject_unknown_fields(request.data, set(services.EDITABLE))
-    serializer = PromotionInputSerializer(
-        data=request.data, partial=partial, context={"zone": view.actor.restaurant.zone}
-    )
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def context_for(view: TenantAPIView) -> dict[str, Any]:
     return {"now": timezone.now(), "currency": view.actor.restaurant.currency}
 
@@ -121,9 +112,8 @@ class PromotionListView(TenantAPIView):
 
     @extend_schema(request=PromotionInputSerializer, responses={201: PromotionSerializer})
     def post(self, request: Request) -> Response:
-        promotion = services.promotion_create(
-            actor=self.actor, **parse(self, request, partial=False)
-        )
+        fields = self.parse(PromotionInputSerializer, zone=self.actor.restaurant.zone)
+        promotion = services.promotion_create(actor=self.actor, **fields)
         return Response(
             PromotionSerializer(promotion, context=context_for(self)).data,
             status=status.HTTP_201_CREATED,
@@ -141,7 +131,7 @@ class PromotionDetailView(TenantAPIView):
     @extend_schema(request=PromotionInputSerializer, responses=PromotionSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         promotion = self.get_object()
-        fields = parse(self, request, partial=True)
+        fields = self.parse(PromotionInputSerializer, partial=True, zone=self.actor.restaurant.zone)
         promotion = services.promotion_update(actor=self.actor, promotion=promotion, **fields)
         return Response(PromotionSerializer(promotion, context=context_for(self)).data)
 

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.serializers import StrictSerializer
 from staff import selectors, services
 from staff.api_base import TenantAPIView
 from staff.models import StaffMember
@@ -34,27 +35,17 @@ class StaffMemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InviteSerializer(serializers.Serializer):
+class InviteSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class StaffUpdateSerializer(serializers.Serializer):
+class StaffUpdateSerializer(StrictSerializer):
     """Writable fields, explicitly: anything else in the body is rejected."""
 
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
-
-
-def reject_unknown_fields(data: Any, allowed: set[str]) -> None:
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise serializers.ValidationError(
-            {unknown[0]: [serializers.ErrorDetail("This field cannot be set.", "read_only")]}
-        )
 
 
 class MembershipSerializer(serializers.Serializer):
@@ -116,10 +107,7 @@ class StaffListView(TenantAPIView):
 
     @extend_schema(request=InviteSerializer, responses={201: StaffMemberSerializer})
     def post(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, {"email", "name", "role"})
-        serializer = InviteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        member = services.staff_invite(actor=self.actor, **serializer.validated_data)
+        member = services.staff_invite(actor=self.actor, **self.parse(InviteSerializer))
         return Response(StaffMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -134,10 +122,8 @@ class StaffDetailView(TenantAPIView):
     @extend_schema(request=StaffUpdateSerializer, responses=StaffMemberSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         member = self.get_object()
-        reject_unknown_fields(request.data, {"role", "name"})
-        serializer = StaffUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        member = services.staff_update(actor=self.actor, member=member, **serializer.validated_data)
+        changes = self.parse(StaffUpdateSerializer, partial=True)
+        member = services.staff_update(actor=self.actor, member=member, **changes)
         return Response(StaffMemberSerializer(member).data)
 
 

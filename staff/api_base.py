@@ -1,39 +1,49 @@
 """The base every tenant API view inherits; it owns authentication, scoping and lookup.
 
-A subclass declares ``scopes`` (HTTP method → scope) for every handler it defines, or the
-class fails at import. It may not override ``get_queryset``, ``get_object``,
-``get_permissions`` or ``get_authenticators``; it narrows the queryset with
-``scope_queryset`` instead. Another restaurant's object is therefore a 404, like a missing one.
+A subclass declares ``scopes`` (HTTP method → :class:`~staff.roles.Scope`) for every handler
+it defines, or the class fails at import. It may not override the hooks the base owns
+(``sealed_hooks``: ``get_queryset``, ``get_object``, ``get_permissions``, ``initial``,
+``dispatch``, ...); it narrows the queryset with ``scope_queryset`` instead, so another
+restaurant's object is a 404, like a missing one. It reads a body with ``self.parse``, which
+refuses unknown fields.
+
+Authentication, the scope check, the read-only check while the restaurant is pending deletion
+and the request's transaction are the chain in staff/access.py, shared with the dashboard;
+this module turns its refusals into the API's error bodies.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, models, transaction
+from django.db import DataError, models
 from django.http import Http404, HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from nordkestrel.ratelimit import auth_failures
-from staff.auth import Actor, authenticate_token
-from staff.clerk import TokenRejected
-from tenants.context import TenantScope, tenant_context, tenant_scope
-from tenants.deletion import RestaurantClosing, is_closing
+from nordkestrel.serializers import StrictInput
+from staff.access import (
+    AccessChecked,
+    CredentialRefused,
+    FrontDoor,
+    admit,
+    authorize,
+    credentials,
+)
+from staff.auth import Actor
+from tenants.context import tenant_context
 
 if TYPE_CHECKING:
-    from tenants.models import Restaurant
+    from contextlib import AbstractContextManager
 
-HANDLERS = ("get", "post", "put", "patch", "delete")
-SEALED = ("get_queryset", "get_object", "get_permissions", "get_authenticators", "dispatch")
+    from tenants.models import Restaurant
 
 
 class AuthenticationRefused(exceptions.AuthenticationFailed):
@@ -44,69 +54,57 @@ class AccessRefused(exceptions.PermissionDenied):
     """403 with the chain's code (pending session, no organization, not on the roster)."""
 
 
-class ClerkBearerAuthentication(BaseAuthentication):
-    """``Authorization: Bearer <Clerk session token>``; the ``__session`` cookie is not read."""
+class AccessAuthentication(BaseAuthentication):
+    """Whichever registered credential the request carries for the API (staff/access.py):
+    today the Clerk session in ``Authorization: Bearer``; the ``__session`` cookie is not
+    read here."""
 
-    keyword = "Bearer"
-
-    def authenticate(self, request: Request) -> tuple[Actor, str] | None:
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
-            return None
-        keyword, _, token = header.partition(" ")
-        if keyword != self.keyword or not token.strip():
-            auth_failures.record(request._request)
-            raise AuthenticationRefused("Use 'Authorization: Bearer <token>'.", "invalid_header")
-        scope: TenantScope = request._request.tenant_scope  # type: ignore[attr-defined]
-        auth_failures.check(request._request)
+    def authenticate(self, request: Request) -> tuple[Actor, None] | None:
+        django_request: HttpRequest = request._request
         try:
-            actor = authenticate_token(token.strip(), scope)
-        except TokenRejected as rejected:
-            auth_failures.record(request._request)
-            if rejected.status == 401:
-                raise AuthenticationRefused(rejected.detail, rejected.code) from None
-            raise AccessRefused(rejected.detail, rejected.code) from None
-        request._request.restaurant = actor.restaurant  # type: ignore[attr-defined]
-        return actor, token
+            actor = admit(django_request, FrontDoor.API, django_request.tenant_scope)  # type: ignore[attr-defined]
+        except CredentialRefused as refused:
+            if refused.status == 401:
+                raise AuthenticationRefused(refused.detail, refused.code) from None
+            raise AccessRefused(refused.detail, refused.code) from None
+        if actor is None:
+            return None
+        return actor, None
 
     def authenticate_header(self, request: Request) -> str:
-        return f'{self.keyword} realm="api"'
+        schemes = dict.fromkeys(credential.challenge for credential in credentials(FrontDoor.API))
+        return ", ".join(f'{scheme} realm="api"' for scheme in schemes)
 
 
-class ClerkBearerScheme(OpenApiAuthenticationExtension):
-    target_class = ClerkBearerAuthentication
-    name = "ClerkSession"
+class AccessAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The security schemes of the credentials the API accepts (any one of them will do)."""
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "A Clerk session token of a member of the restaurant's organization.",
-        }
+    target_class = AccessAuthentication
+
+    def __init__(self, target: Any) -> None:
+        super().__init__(target)
+        accepted = [c for c in credentials(FrontDoor.API) if c.openapi_name]
+        self.definitions = [dict(credential.openapi_scheme) for credential in accepted]
+        names = [credential.openapi_name for credential in accepted]
+        self.name = names[0] if len(names) == 1 else names
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        names = [self.name] if isinstance(self.name, str) else self.name
+        return [{name: []} for name in names]
+
+    def get_security_definition(self, auto_schema: Any) -> Any:
+        return self.definitions[0] if isinstance(self.name, str) else self.definitions
 
 
 class HasDeclaredScope(BasePermission):
-    """An authenticated actor whose role grants the scope the view declares for the method."""
+    """An admitted actor, the scope the view declares for the method, and the read-only
+    check while the restaurant is pending deletion (staff.access.authorize)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         actor = request.user
         if not isinstance(actor, Actor):
             raise exceptions.NotAuthenticated()
-        scope = view.scopes.get(request.method.lower() if request.method else "")
-        if scope is None:  # HEAD / OPTIONS follow GET
-            scope = view.scopes.get("get")
-        if scope is None:
-            return False
-        actor.require(scope)
-        # A restaurant pending deletion is read-only, except what its view allows (exports,
-        # cancelling the deletion).
-        if (
-            request.method not in SAFE_METHODS
-            and is_closing(actor.restaurant)
-            and not getattr(view, "allowed_while_closing", False)
-        ):
-            raise RestaurantClosing(actor.restaurant)
+        authorize(actor, view, request.method or "")
         return True
 
 
@@ -125,36 +123,23 @@ class TenantCursorPagination(CursorPagination):
             raise exceptions.NotFound(self.invalid_cursor_message) from None
 
 
-class TenantAPIView(GenericAPIView):
-    authentication_classes = [ClerkBearerAuthentication]
+class TenantAPIView(AccessChecked, GenericAPIView):
+    front_door = FrontDoor.API
+    sealed_hooks = (
+        "get_queryset",
+        "get_object",
+        "get_permissions",
+        "get_authenticators",
+        "perform_authentication",
+        "check_permissions",
+        "initial",
+        "dispatch",
+    )
+    abstract = True
+    authentication_classes = [AccessAuthentication]
     permission_classes = [HasDeclaredScope]
     pagination_class = TenantCursorPagination
     model: ClassVar[type[models.Model] | None] = None
-    scopes: ClassVar[dict[str, str]] = {}
-    abstract: ClassVar[bool] = True
-    # Whether the view's writes still run while the restaurant is pending deletion (only
-    # exports and the deletion's own cancel); every other write answers 409.
-    allowed_while_closing: ClassVar[bool] = False
-    # Whether the request is one transaction (an error answer then keeps none of its writes).
-    # A view whose service must commit a step before it calls Stripe (a refund is reserved,
-    # then asked for, then recorded) sets False: authentication and the scope check commit
-    # in a short transaction of their own, and the handler runs in none, entering
-    # ``self.tenant()`` for each step it takes itself; the service commits its own steps.
-    atomic_request: ClassVar[bool] = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in SEALED:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}.")
-        if cls.__dict__.get("abstract", False):
-            return
-        handlers = [method for method in HANDLERS if hasattr(cls, method)]
-        missing = [method for method in handlers if method not in cls.scopes]
-        if not cls.scopes or missing:
-            raise TypeError(
-                f"{cls.__name__} must declare the scope for each handler: missing {missing}."
-            )
 
     @property
     def actor(self) -> Actor:
@@ -164,22 +149,14 @@ class TenantAPIView(GenericAPIView):
         return actor
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if not self.atomic_request:
-            return super().dispatch(request, *args, **kwargs)
-        with tenant_scope() as scope:
-            request.tenant_scope = scope  # type: ignore[attr-defined]
+        with self.request_transaction(request):
             response = super().dispatch(request, *args, **kwargs)
-            if response.status_code >= 400:
-                # Nothing half-written: an error answer keeps none of the request's writes.
-                transaction.set_rollback(True)
+            self.keep_writes(response.status_code)
             return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if self.atomic_request:
-            super().initial(request, *args, **kwargs)
-            return
-        with tenant_scope() as scope:
-            request._request.tenant_scope = scope  # type: ignore[attr-defined]
+        # Authentication and the permission check (DRF runs them here) admit and authorize.
+        with self.access_transaction(request._request):
             super().initial(request, *args, **kwargs)
 
     def tenant(self) -> AbstractContextManager[Restaurant]:
@@ -188,10 +165,28 @@ class TenantAPIView(GenericAPIView):
         return tenant_context(self.actor.restaurant)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
-        return [ClerkBearerAuthentication()]
+        return [AccessAuthentication()]
 
     def get_permissions(self) -> list[BasePermission]:
         return [HasDeclaredScope()]
+
+    def parse(
+        self,
+        serializer_class: type[serializers.Serializer],
+        *,
+        instance: Any = None,
+        partial: bool = False,
+        **context: Any,
+    ) -> dict[str, Any]:
+        """The request's body, validated by a strict serializer: an unknown field (``id``,
+        ``restaurant``, a typo) is a 400 naming it; ``context`` goes to the serializer."""
+        if not issubclass(serializer_class, StrictInput):
+            raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
+        serializer = serializer_class(
+            instance, data=self.request.data, partial=partial, context=context
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
     def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
         """Narrow the restaurant's rows for this view (filters, select_related)."""

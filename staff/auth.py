@@ -1,33 +1,46 @@
-"""The request chain: token → organization → restaurant → active roster entry → role.
+"""The access policy: who acts, for which restaurant, with which role and scopes.
 
-``authenticate_token`` turns a verified Clerk session token into an :class:`Actor` inside the
-request's tenant scope. Services receive the actor and check scopes with ``actor.require``.
+One :class:`Actor` is built per request by the credential class that recognised the request's
+credential (staff/access.py, staff/credentials.py), like Sentry's ``request.access``; the API
+and the dashboard check the scope each view declares on it, and services receive it and
+check theirs again with ``actor.require``. Scopes and the recent second factor are checked
+here and nowhere else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.utils import timezone
-
-from audit import registry
-from audit import services as audit
 from nordkestrel.errors import PermissionDeniedError
-from staff.clerk import ClerkSession, TokenRejected, verify_session_token
-from staff.models import StaffMember
-from staff.roles import REVERIFICATION_MINUTES, SENSITIVE_SCOPES, Role, scopes_for
-from tenants.context import TenantScope
-from tenants.models import Restaurant
-from tenants.selectors import restaurant_id_for_organization
+from staff.roles import REVERIFICATION_MINUTES, SENSITIVE_SCOPES, Role, Scope, scopes_for
+
+if TYPE_CHECKING:
+    from staff.clerk import ClerkSession
+    from staff.models import StaffMember
+    from tenants.models import Restaurant
 
 
 class ReverificationRequired(PermissionDeniedError):
     code = "reverification_required"
 
 
+def _scope(scope: object) -> Scope:
+    """A scope to check; anything else is a bug (a mistyped string), never a quiet 403."""
+    if not isinstance(scope, Scope):
+        raise TypeError(f"{scope!r} is not a Scope; use the enum (staff.roles.Scope).")
+    return scope
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: their roster entry (which decides the role) and their session."""
+    """The access of one actor: their roster entry (which decides the role and so the
+    scopes) and the credential's proof of a recent second factor.
+
+    A Clerk session carries that proof (``session``); an actor with no session (a task, a
+    test) has none. A credential that acts for a staff member with less than their role
+    (an API key, say) subclasses this and narrows ``scopes``.
+    """
 
     member: StaffMember
     session: ClerkSession | None = None
@@ -41,68 +54,27 @@ class Actor:
         return Role(self.member.role)
 
     @property
-    def scopes(self) -> frozenset[str]:
+    def scopes(self) -> frozenset[Scope]:
         return scopes_for(self.member.role)
 
-    def has(self, scope: str) -> bool:
-        return scope in self.scopes
+    def second_factor_verified_within(self, minutes: int) -> bool:
+        return self.session is not None and self.session.second_factor_verified_within(minutes)
 
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
+    def has(self, scope: Scope) -> bool:
+        """Whether the role grants ``scope`` (what a page may show; doing it is ``require``)."""
+        return _scope(scope) in self.scopes
+
+    def require(self, scope: Scope) -> None:
+        """Refuse unless the role grants ``scope`` and, for a sensitive scope in a restaurant
+        that asks for it, a second factor was verified in the last few minutes."""
+        if not self.has(scope):
             raise PermissionDeniedError("Your role does not allow this.")
-        if scope in SENSITIVE_SCOPES and self.restaurant.require_mfa_for_sensitive_actions:
-            verified = self.session is not None and self.session.second_factor_verified_within(
-                REVERIFICATION_MINUTES
+        if (
+            scope in SENSITIVE_SCOPES
+            and self.restaurant.require_mfa_for_sensitive_actions
+            and not self.second_factor_verified_within(REVERIFICATION_MINUTES)
+        ):
+            raise ReverificationRequired(
+                "Verify your second factor again to do this (within the last "
+                f"{REVERIFICATION_MINUTES} minutes)."
             )
-            if not verified:
-                raise ReverificationRequired(
-                    "Verify your second factor again to do this (within the last "
-                    f"{REVERIFICATION_MINUTES} minutes)."
-                )
-
-
-def _claim_invitation(session: ClerkSession) -> StaffMember | None:
-    """First sign-in of an invited user: their pending roster entry becomes theirs."""
-    email = session.email
-    if not email:
-        return None
-    invited = (
-        StaffMember.objects.select_for_update()
-        .filter(clerk_user_id__isnull=True, active=True, email__iexact=email)
-        .first()
-    )
-    if invited is None:
-        return None
-    invited.clerk_user_id = session.user_id
-    invited.joined_at = timezone.now()
-    invited.save(update_fields=["clerk_user_id", "joined_at", "updated_at"])
-    member = StaffMember.objects.select_related("restaurant").get(pk=invited.pk)
-    audit.record(
-        registry.STAFF_JOINED,
-        actor=Actor(member=member, session=session),
-        target=member,
-        changes={"clerk_user_id": {"before": None, "after": session.user_id}},
-    )
-    return member
-
-
-def authenticate_token(token: str, scope: TenantScope) -> Actor:
-    """Verify ``token`` and enter its restaurant in ``scope``; raise TokenRejected otherwise."""
-    session = verify_session_token(token)
-    if session.org_id is None:  # verify_session_token already refuses this; stay explicit
-        raise TokenRejected("no_organization", "Select an organization first.", 403)
-    restaurant_id = restaurant_id_for_organization(session.org_id)
-    if restaurant_id is None:
-        raise TokenRejected("unknown_organization", "This organization has no restaurant.", 403)
-    scope.enter(Restaurant(pk=restaurant_id))
-    member = (
-        StaffMember.objects.select_related("restaurant")
-        .filter(clerk_user_id=session.user_id)
-        .first()
-    ) or _claim_invitation(session)
-    if member is None or not member.active:
-        raise TokenRejected("not_on_roster", "You are not on this restaurant's staff.", 403)
-    if member.restaurant.status == Restaurant.Status.SUSPENDED:
-        raise TokenRejected("restaurant_suspended", "This restaurant is suspended.", 403)
-    scope.refine(member.restaurant)
-    return Actor(member=member, session=session)

@@ -1,6 +1,12 @@
-"""Roles and the scopes each grants, exactly as SPEC.md's role table. Code checks scopes."""
+"""Roles and the scopes each grants, exactly as SPEC.md's role table. Code checks scopes.
+
+Scopes are an enum: ``Scope.MENUS_PUBLISH`` is checked by the type checker and an unknown
+attribute fails at import, where a mistyped string would have been a silent 403.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from django.db import models
 
@@ -16,7 +22,7 @@ class Role(models.TextChoices):
 RANK = {Role.OWNER: 5, Role.ADMIN: 4, Role.MANAGER: 3, Role.CASHIER: 2, Role.KITCHEN: 1}
 
 
-class Scope:
+class Scope(StrEnum):
     RESTAURANT_READ = "restaurant:read"
     RESTAURANT_WRITE = "restaurant:write"
     # Changing the security settings themselves (e.g. whether MFA is required).
@@ -85,7 +91,7 @@ _OWNER = _ADMIN | {
     Scope.RESTAURANT_SECURITY,
 }
 
-SCOPES: dict[str, frozenset[str]] = {
+SCOPES: dict[str, frozenset[Scope]] = {
     Role.OWNER: frozenset(_OWNER),
     Role.ADMIN: frozenset(_ADMIN),
     Role.MANAGER: frozenset(_MANAGER),
@@ -109,7 +115,7 @@ SENSITIVE_SCOPES = frozenset(
 REVERIFICATION_MINUTES = 10
 
 
-def scopes_for(role: str) -> frozenset[str]:
+def scopes_for(role: str) -> frozenset[Scope]:
     return SCOPES[Role(role)]
 
 

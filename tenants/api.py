@@ -12,35 +12,18 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from staff.api import reject_unknown_fields
+from nordkestrel.serializers import StrictModelSerializer, StrictSerializer
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 from tenants import deletion, services
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
 
-class RestaurantSerializer(serializers.ModelSerializer):
+class RestaurantSerializer(StrictModelSerializer):
     class Meta:
         model = Restaurant
         fields = ["id", "slug", "status", "clerk_organization_id", *services.EDITABLE_SETTINGS]
         read_only_fields = ["id", "slug", "status", "clerk_organization_id"]
-
-
-class StrictFieldsMixin:
-    """Unknown keys (``restaurant``, ``id``, ...) are an error, not silently dropped."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        unknown[0]: [
-                            serializers.ErrorDetail("This field cannot be set.", "read_only")
-                        ]
-                    }
-                )
-        return super().to_internal_value(data)  # type: ignore[misc]
 
 
 WALL_CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
@@ -68,26 +51,26 @@ class WallClockTimeField(serializers.TimeField):
         return super().to_internal_value(value)
 
 
-class WallClockSerializer(serializers.ModelSerializer):
+class WallClockSerializer(StrictModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.TimeField: WallClockTimeField,
     }
 
 
-class OpeningHoursSerializer(StrictFieldsMixin, WallClockSerializer):
+class OpeningHoursSerializer(WallClockSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class OpeningExceptionSerializer(StrictFieldsMixin, WallClockSerializer):
+class OpeningExceptionSerializer(WallClockSerializer):
     class Meta:
         model = OpeningException
         fields = ["date", "closed", "opens", "closes", "note"]
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(StrictSerializer):
     weekly = OpeningHoursSerializer(many=True)
     exceptions = OpeningExceptionSerializer(many=True)
 
@@ -108,12 +91,8 @@ class RestaurantSettingsView(TenantAPIView):
 
     @extend_schema(request=RestaurantSerializer, responses=RestaurantSerializer)
     def patch(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, set(services.EDITABLE_SETTINGS))
-        serializer = RestaurantSerializer(self.actor.restaurant, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        restaurant = services.restaurant_update_settings(
-            actor=self.actor, changes=dict(serializer.validated_data)
-        )
+        changes = self.parse(RestaurantSerializer, instance=self.actor.restaurant, partial=True)
+        restaurant = services.restaurant_update_settings(actor=self.actor, changes=changes)
         return Response(RestaurantSerializer(restaurant).data)
 
 
@@ -131,10 +110,7 @@ class OpeningHoursView(TenantAPIView):
 
     @extend_schema(request=ScheduleSerializer, responses=ScheduleSerializer)
     def put(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, {"weekly", "exceptions"})
-        serializer = ScheduleSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.opening_hours_replace(actor=self.actor, **serializer.validated_data)
+        services.opening_hours_replace(actor=self.actor, **self.parse(ScheduleSerializer))
         return Response(self._schedule())
 
 
@@ -146,7 +122,7 @@ class DeletionStatusSerializer(serializers.Serializer):
     grace_days = serializers.IntegerField()
 
 
-class DeletionRequestSerializer(serializers.Serializer):
+class DeletionRequestSerializer(StrictSerializer):
     confirm_name = serializers.CharField(max_length=200, trim_whitespace=False)
 
 
@@ -178,12 +154,8 @@ class RestaurantDeletionView(TenantAPIView):
 
     @extend_schema(request=DeletionRequestSerializer, responses=DeletionStatusSerializer)
     def post(self, request: Request) -> Response:
-        reject_unknown_fields(request.data, {"confirm_name"})
-        serializer = DeletionRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        deletion.restaurant_deletion_request(
-            actor=self.actor, confirm_name=serializer.validated_data["confirm_name"]
-        )
+        confirm_name = self.parse(DeletionRequestSerializer)["confirm_name"]
+        deletion.restaurant_deletion_request(actor=self.actor, confirm_name=confirm_name)
         return self._status()
 
     @extend_schema(request=None, responses=DeletionStatusSerializer)

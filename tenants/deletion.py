@@ -3,8 +3,9 @@ read-only mode in between.
 
 The request closes the restaurant at once (``pending_deletion``): its storefront stops
 answering, the staff API and the dashboard refuse every change except exports and the
-cancellation (``staff.api_base``, ``dashboard.base``), and webhooks still record what Stripe
-sends. After ``ACCOUNT_DELETION_GRACE_DAYS`` the purge job (tenants/purge.py) deletes its data.
+cancellation (``tenants.closing``, checked in ``staff.access``), and webhooks still record
+what Stripe sends. After ``ACCOUNT_DELETION_GRACE_DAYS`` the purge job (tenants/purge.py)
+deletes its data.
 """
 
 from __future__ import annotations
@@ -21,44 +22,19 @@ from audit import services as audit
 from nordkestrel.errors import ConflictError, InvalidInput
 from staff.auth import Actor
 from staff.roles import Scope
+from tenants.closing import is_closing
 from tenants.models import Restaurant
 from tenants.selectors import forget_storefront_host
 
 # The security page promises a purge within 30 days of the request.
 MAX_GRACE_DAYS = 30
 MIN_GRACE_DAYS = 1
-CLOSING_CODE = "restaurant_pending_deletion"
-
-
-class RestaurantClosing(ConflictError):
-    """A change to a restaurant that is pending deletion (only exports and cancel remain)."""
-
-    code = CLOSING_CODE
-
-    def __init__(self, restaurant: Restaurant) -> None:
-        super().__init__(closing_detail(restaurant))
-
-
-def closing_detail(restaurant: Restaurant) -> str:
-    when = (
-        f" on {restaurant.purge_after.astimezone(restaurant.zone):%Y-%m-%d %H:%M %Z}"
-        if restaurant.purge_after
-        else ""
-    )
-    return (
-        f"This restaurant is being deleted (its data is purged{when}): nothing can be changed "
-        "except exports. The Owner can cancel the deletion until then."
-    )
 
 
 def grace_days() -> int:
     """The grace period in days, held within 1..30 whatever the settings say."""
     days = int(settings.ACCOUNT_DELETION_GRACE_DAYS)
     return max(MIN_GRACE_DAYS, min(MAX_GRACE_DAYS, days))
-
-
-def is_closing(restaurant: Restaurant) -> bool:
-    return restaurant.status == Restaurant.Status.PENDING_DELETION
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ app, which installs itself as the outbox when Django starts.
 
 from __future__ import annotations
 
-import os
+import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,12 +55,23 @@ from django.utils import timezone
 SCOPE_KEYWORD = "x-scope"
 
 
+_last_id = (0, 0)  # (millisecond, counter) of the newest id made here
+_id_lock = threading.Lock()
+
+
 def new_event_id() -> uuid.UUID:
-    """A UUIDv7: the millisecond it was made, then random bits, so ids sort by time."""
-    millis = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
-    value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (random >> 68) << 64
-    value |= 0b10 << 62 | random & (2**62 - 1)
+    """A UUIDv7: the millisecond it was made, a counter, random bits. Ids sort by time, and
+    those made by one process in one millisecond in the order they were made."""
+    global _last_id
+    with _id_lock:
+        millis, counter = time.time_ns() // 1_000_000, secrets.randbelow(2**11)
+        if millis <= _last_id[0]:  # the same millisecond (or the clock stepped back)
+            millis, counter = _last_id[0], _last_id[1] + 1
+            if counter >= 2**12:
+                millis, counter = millis + 1, 0
+        _last_id = (millis, counter)
+    value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | counter << 64
+    value |= 0b10 << 62 | secrets.randbits(62)
     return uuid.UUID(int=value)
 
 

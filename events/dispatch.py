@@ -49,19 +49,24 @@ class Outcome:
         return {"delivered": self.delivered, "failed": self.failed}
 
 
+def lock_key(event_id: uuid.UUID) -> tuple[int, int]:
+    """The event's advisory lock: its id's last (random) 32 bits under the events' class."""
+    return EVENT_LOCK_CLASS, int.from_bytes(event_id.bytes[-4:], "big", signed=True)
+
+
 @contextlib.contextmanager
 def _event_lock(event_id: uuid.UUID) -> Iterator[bool]:
     """A session lock (it spans the subscribers' transactions); False when another run has it."""
-    key = int.from_bytes(event_id.bytes[-4:], "big", signed=True)
+    key = lock_key(event_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [EVENT_LOCK_CLASS, key])
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(key))
         acquired = bool(cursor.fetchone()[0])
     try:
         yield acquired
     finally:
         if acquired:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EVENT_LOCK_CLASS, key])
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(key))
 
 
 def deliver(

@@ -150,9 +150,8 @@ def payment_record_intent(*, payment_intent_id: str, intent: gateway.Intent) -> 
     if payment is None:
         return None
     if _mark(payment, intent):
-        with events.collect():  # the payment's and the order's events in one statement
-            events.publish(payment_events.succeeded(payment))
-            order_mark_paid(order_id=payment.order_id, actor=STRIPE)
+        events.publish(payment_events.succeeded(payment))
+        order_mark_paid(order_id=payment.order_id, actor=STRIPE)
     return payment
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events import periodic as housekeeping
-from events.dispatch import MAX_ATTEMPTS, deliver
+from events.dispatch import MAX_ATTEMPTS, deliver, lock_key
 from events.models import Delivery, Event
 from events.tasks import deliver_events
 from nordkestrel import events
@@ -210,6 +210,32 @@ def test_events_lost_between_commit_and_enqueue_are_redelivered(restaurants, mon
     assert sorted(r["restaurant"] for r in recorded.seen) == ["ours", "theirs"]
     assert all(row.dispatched_at for row in pinged(ours) + pinged(theirs))
     assert housekeeping.redeliver_events() == "queued 0 delivery tasks"
+
+
+def test_an_event_another_run_is_delivering_is_left_to_it(restaurants, monkeypatch):
+    """Two runs at once (a retry and the redelivery job): the second skips the event the
+    first holds, so no subscriber gets it twice; it is delivered once the first lets go."""
+    ours, _ = restaurants
+    monkeypatch.setattr(transaction, "on_commit", lambda *args, **kwargs: None)
+    publish_in(ours, ping(ours.pk))
+    monkeypatch.undo()
+    (row,) = pinged(ours)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", list(lock_key(row.pk)))
+        held = deliver(restaurant_id=ours.pk, event_ids=[str(row.pk)])
+        assert (held.as_dict(), recorded.seen, pinged(ours)[0].dispatched_at) == (
+            {"delivered": 0, "failed": 0},
+            [],
+            None,
+        )
+    finally:
+        other.close()  # the session ends: its lock goes with it
+
+    deliver(restaurant_id=ours.pk, event_ids=[str(row.pk)])
+    assert len(recorded.seen) == 1
+    assert pinged(ours)[0].dispatched_at is not None
 
 
 def test_events_are_kept_30_days_then_pruned_with_their_deliveries(restaurants, settings):

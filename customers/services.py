@@ -7,7 +7,9 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from customers import events as customer_events
 from customers.models import Customer
+from nordkestrel import events
 from tenants.context import current_restaurant
 
 
@@ -37,7 +39,8 @@ def customer_for_checkout(
     concurrent checkouts queue here, so per-customer promotion caps hold. With
     ``counted_total`` (an order placed at once, ``placed_at`` = ``now``) the same statement
     counts that order in the stats, as :func:`customer_refresh_stats` would recompute them:
-    the order is written in this transaction or nothing is.
+    the order is written in this transaction or nothing is. A new record publishes
+    ``customer.created``.
     """
     table = Customer._meta.db_table
     sql = f"""
@@ -57,7 +60,7 @@ def customer_for_checkout(
                                         THEN EXCLUDED.consent_requested_at
                                         ELSE c.consent_requested_at END,
             updated_at = EXCLUDED.updated_at
-        RETURNING *
+        RETURNING *, (xmax = 0) AS inserted
     """  # noqa: S608 - the table name is the model's, every value a parameter
     params = {
         "restaurant": current_restaurant().pk,
@@ -70,7 +73,11 @@ def customer_for_checkout(
         "spent": counted_total or 0,
         "order_at": None if counted_total is None else now,
     }
-    return next(iter(Customer.objects.raw(sql, params)))
+    customer = next(iter(Customer.objects.raw(sql, params)))
+    # xmax is 0 on a row this statement inserted, the transaction's id on one it updated.
+    if getattr(customer, "inserted", False):
+        events.publish(customer_events.created(customer))
+    return customer
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit import registry
 from audit import services as audit
+from menus import events as menu_events
 from menus import storefront
 from menus.document import build_document, content_hash, serialize, summarize_changes
 from menus.models import (
@@ -23,6 +24,7 @@ from menus.models import (
     Modifier,
     ModifierGroup,
 )
+from nordkestrel import events
 from nordkestrel.errors import ConflictError, InvalidInput
 from nordkestrel.text import storable
 from staff.auth import Actor
@@ -256,8 +258,12 @@ def modifier_save(
 def set_sold_out(*, actor: Actor, obj: Item | Modifier, sold_out: bool) -> Item | Modifier:
     """Every role may 86 an item or a modifier; diners see it at once, with no publish."""
     actor.require(Scope.MENUS_AVAILABILITY)
-    type(obj).objects.filter(pk=obj.pk).update(sold_out=sold_out)
+    changed = (
+        type(obj).objects.filter(pk=obj.pk).exclude(sold_out=sold_out).update(sold_out=sold_out)
+    )
     obj.sold_out = sold_out
+    if changed:
+        events.publish(menu_events.sold_out_changed(obj, at=timezone.now()))
     storefront.refresh_overlay()
     return obj
 
@@ -303,6 +309,7 @@ def _new_version(
         rolled_back_from=rolled_back_from,
     )
     storefront.go_live(version, serialized)
+    events.publish(menu_events.published(version))
     return version
 
 

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "tenants",
     "staff",
     "audit",
+    "events",
     "menus",
     "customers",
     "promotions",
@@ -393,6 +394,9 @@ CONSENT_CONFIRM_RATE = env.get_str("CONSENT_CONFIRM_RATE", "20/m")
 TASKS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Days a finished task's result row is kept; the run_periodic command prunes older ones.
 TASK_RESULT_RETENTION_DAYS = env.get_int("TASK_RESULT_RETENTION_DAYS", 7)
+# Days a published domain event is kept (nordkestrel/events.py); the run_periodic command
+# prunes older ones.
+EVENT_RETENTION_DAYS = env.get_int("EVENT_RETENTION_DAYS", 30)
 
 # --- Email ----------------------------------------------------------------------------------
 # Order emails go out in the restaurant's name from this address (a domain verified at Resend).

@@ -26,9 +26,11 @@ from django.utils.dateparse import parse_datetime
 from customers.services import customer_for_checkout
 from menus.money import to_major
 from menus.storefront import LiveMenu, live_menu
+from nordkestrel import events
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.text import storable
-from orders import notifications, payment_methods
+from orders import events as order_events
+from orders import payment_methods
 from orders.models import (
     Fulfilment,
     Order,
@@ -442,7 +444,7 @@ def _existing(key: str, fingerprint: str) -> Order | None:
 def _number(order: Order) -> int:
     """The restaurant's next order number, given to ``order`` (written with 0) in the same
     statement. Checkouts of one restaurant queue on its number row from here to their commit,
-    so this is the transaction's last statement."""
+    so only the statement that writes the checkout's events follows it."""
     sequence, orders = OrderSequence._meta.db_table, Order._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -487,7 +489,7 @@ def place_order(
     # Without a key every submission is its own order (the pages always send one).
     key = idempotency_key or f"auto:{uuid.uuid4()}"
     try:
-        with _in_restaurant(restaurant):
+        with _in_restaurant(restaurant), events.collect():  # one statement for all its events
             order = _place(
                 restaurant, request, key=key, fingerprint=fingerprint, now=now, menu=menu
             )
@@ -632,11 +634,11 @@ def _place(
         ]
     )
     StatusChange.objects.create(order=order, to_status=status, actor_label="diner", at=now)
+    redemption = None
     if promotion is not None:
-        Redemption.objects.create(
+        redemption = Redemption.objects.create(
             promotion=promotion, order=order, customer=customer, discount=quote.discount
         )
-    if status == Status.PLACED:
-        notifications.order_event(order, "placed")
     order.number = _number(order)
+    events.publish(*order_events.checkout_events(order, redemption))
     return order

@@ -1,32 +1,49 @@
-"""What diners hear about their order: email after the order commits, never inside it.
+"""What diners hear about their order: an email for each event of theirs that the restaurant
+announces, sent by a subscriber of the order events once the order's transaction has committed.
 
-With the database task queue the task row is written in the order's own transaction (a
-transactional outbox: it exists exactly when the order change does, and the worker sees it
-after the commit); other backends enqueue once the transaction has committed.
+The email is built in the restaurant's context from the order as it is now, then sent when
+that context's transaction commits, so no database transaction waits on the mail provider,
+and a failure reaches the event bus, which records it and tries again later.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import transaction
-from django_tasks_db.backend import DatabaseBackend
 
-from orders.models import Order
+from nordkestrel import events
+from orders.emails import order_email_for
+from orders.events import ORDER_CANCELLED, ORDER_PLACED, ORDER_STATUS_CHANGED
+from orders.models import Status
+from orders.tasks import log_failure, send_order_message
+from tenants.context import current_restaurant
 
-# The order events a diner is emailed about.
-EMAILED_EVENTS = frozenset({"placed", "ready", "cancelled"})
+
+def email_for_event(event: events.Event) -> str | None:
+    """Which order email an event sends (None: this event sends none)."""
+    if event.type == ORDER_PLACED.name:
+        return "placed"
+    if event.type == ORDER_CANCELLED.name:
+        return "cancelled"
+    if event.type == ORDER_STATUS_CHANGED.name:
+        # The kitchen's step to ready (not an order put back as it was after a failed refund).
+        moved = (event.payload["from_status"], event.payload["to_status"])
+        return "ready" if moved == (Status.PREPARING, Status.READY) else None
+    return None
 
 
-def order_event(order: Order, event: str) -> None:
-    if event not in EMAILED_EVENTS:
+@events.subscriber("orders.diner_email", ORDER_PLACED, ORDER_STATUS_CHANGED, ORDER_CANCELLED)
+def email_diner(event: events.Event) -> None:
+    kind = email_for_event(event)
+    if kind is None:
         return
-    from orders.tasks import send_order_email
-
-    restaurant_id, order_id = order.restaurant_id, order.pk
-
-    def enqueue() -> None:
-        send_order_email.enqueue(restaurant_id=restaurant_id, order_id=order_id, event=event)
-
-    if isinstance(send_order_email.get_backend(), DatabaseBackend):
-        enqueue()
-    else:
-        transaction.on_commit(enqueue)
+    restaurant, order_id = current_restaurant(), event.payload["order"]["id"]
+    context = {"restaurant_id": restaurant.pk, "order_id": order_id, "event": kind}
+    try:
+        message = order_email_for(restaurant=restaurant, order_id=order_id, event=kind)
+    except Exception as error:
+        log_failure(error, **context)
+        raise
+    if message is not None:
+        transaction.on_commit(partial(send_order_message, message, **context))

@@ -11,9 +11,11 @@ from audit import registry
 from audit import services as audit
 from audit.services import SystemActor
 from customers.services import customer_refresh_stats
+from nordkestrel import events
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
 from nordkestrel.text import storable
-from orders import notifications, payment_methods
+from orders import events as order_events
+from orders import payment_methods
 from orders.models import Order, Status, StatusChange
 from promotions.services import promotion_release, promotion_restore
 from staff.auth import Actor
@@ -73,7 +75,7 @@ def _move(order: Order, to_status: str, *, actor_label: str, staff_id: int | Non
         staff_id=staff_id,
         at=now,
     )
-    notifications.order_event(order, to_status)
+    events.publish(*order_events.status_events(order, from_status=from_status, at=now))
 
 
 def _check(order: Order, to_status: str) -> Scope | None:
@@ -213,6 +215,7 @@ def order_unmark_refunded(*, order_id: int, actor: SystemActor) -> Order:
         staff_id=None,
         at=now,
     )
+    events.publish(order_events.status_changed(order, from_status=Status.REFUNDED, at=now))
     customer_refresh_stats(order.customer_id)
     promotion_restore(order_id=order.pk)
     return order

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.mail import EmailMessage
 from django.tasks import task
 
 from nordkestrel.mail import describe_error
@@ -16,23 +17,36 @@ logger = logging.getLogger(__name__)
 
 @task
 def send_order_email(*, restaurant_id: int, order_id: int, event: str) -> None:
-    """Runs after the order's transaction commits, so a failure here never touches the order.
+    """An order email sent again (the event bus sends the first, ``orders.notifications``).
 
-    A failure is logged and fails the task; it is not retried here. Sending again (a worker's
-    retry, an operator re-enqueueing) is safe: the email carries an idempotency key, so Resend
-    delivers it once.
+    A failure is logged and fails the task. Sending again is safe: the email carries an
+    idempotency key, so Resend delivers it once.
     """
     try:
         restaurant = Restaurant.objects.get(pk=restaurant_id)
         with tenant_context(restaurant):
             message = order_email_for(restaurant=restaurant, order_id=order_id, event=event)
-        # Sent outside the transaction: no database connection waits on Resend.
-        if message is not None:
-            message.send(using=MAILER)
     except Exception as error:
-        logger.error(
-            "Order email not sent: %s",
-            describe_error(error),
-            extra={"restaurant_id": restaurant_id, "order_id": order_id, "event": event},
-        )
+        log_failure(error, restaurant_id=restaurant_id, order_id=order_id, event=event)
         raise
+    # Sent outside the transaction: no database connection waits on Resend.
+    if message is not None:
+        send_order_message(message, restaurant_id=restaurant_id, order_id=order_id, event=event)
+
+
+def send_order_message(
+    message: EmailMessage, *, restaurant_id: int, order_id: int, event: str
+) -> None:
+    try:
+        message.send(using=MAILER)
+    except Exception as error:
+        log_failure(error, restaurant_id=restaurant_id, order_id=order_id, event=event)
+        raise
+
+
+def log_failure(error: Exception, *, restaurant_id: int, order_id: int, event: str) -> None:
+    logger.error(
+        "Order email not sent: %s",
+        describe_error(error),
+        extra={"restaurant_id": restaurant_id, "order_id": order_id, "event": event},
+    )

@@ -10,6 +10,7 @@ class PaymentsConfig(AppConfig):
         from payments import (
             deletion,  # noqa: F401 - registers the account purge's payments step
             event_handlers,  # noqa: F401 - registers the webhook handlers
+            events,  # noqa: F401 - registers the payment events
             money_events,  # noqa: F401 - refunds, disputes, payouts
         )
         from payments.services import CardPayment

@@ -20,7 +20,7 @@ from orders.services import order_cancel_unpaid
 from payments import gateway, money
 from payments.handlers import NotYet, account_key, handles, payment_key
 from payments.models import Payment, StripeAccount
-from payments.services import STRIPE, payment_record_intent
+from payments.services import STRIPE, payment_record_failure, payment_record_intent
 from tenants.context import current_restaurant
 
 logger = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ def payment_intent_failed(event: dict[str, Any]) -> str:
         return "ignored: the payment was canceled"
     error = obj.get("last_payment_error")
     message = error.get("message") if isinstance(error, dict) else None
-    payment.failure_message = str(message or "The card payment failed.")[:300]
-    payment.save(update_fields=["failure_message", "updated_at"])
+    payment_record_failure(payment=payment, message=str(message or "The card payment failed."))
     return "payment failed; the diner may try again"
 
 

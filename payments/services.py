@@ -16,10 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import SystemActor
+from nordkestrel import events
 from nordkestrel.errors import ConflictError
 from orders.models import Order, PaymentMethod, Status
 from orders.pricing import round_half_up
 from orders.services import order_mark_paid
+from payments import events as payment_events
 from payments import gateway, inbox
 from payments.handlers import payment_key
 from payments.models import Payment, StripeAccount
@@ -156,8 +158,17 @@ def payment_record_intent(*, payment_intent_id: str, intent: gateway.Intent) -> 
     if payment is None:
         return None
     if _mark(payment, intent):
+        events.publish(payment_events.succeeded(payment))
         order_mark_paid(order_id=payment.order_id, actor=STRIPE)
     return payment
+
+
+@transaction.atomic
+def payment_record_failure(*, payment: Payment, message: str) -> None:
+    """A declined attempt on a payment that is still payable: the reason is kept for staff."""
+    payment.failure_message = message[:300]
+    payment.save(update_fields=["failure_message", "updated_at"])
+    events.publish(payment_events.failed(payment))
 
 
 def payment_confirm_return(*, order: Order) -> Payment | None:

@@ -14,6 +14,7 @@ from django.db import connection
 from django.tasks import TaskResultStatus, default_task_backend
 from django_tasks_db.models import DBTaskResult
 
+from events.models import Delivery, Event
 from orders.checkout import parse_checkout, place_order
 from orders.models import Order, Status
 from tenants.context import current_restaurant_or_none, tenant_context
@@ -118,12 +119,16 @@ def test_an_order_email_waits_in_the_queue_until_the_worker_sends_it(db_tasks, s
     order = place(ours, ids, "ada@example.com")
 
     assert mail.outbox == [], "nothing is sent at commit"
+    with tenant_context(ours):
+        published = {e.type: str(e.pk) for e in Event.objects.all()}
+    # The checkout's events (a new customer, the order; the menu's publish came before), and
+    # one queued task delivering the one with a subscriber.
+    assert set(published) == {"menu.published", "customer.created", "order.placed"}
     (row,) = db_tasks.queued()
-    assert row.task_path == "orders.tasks.send_order_email"
+    assert row.task_path == "events.tasks.deliver_events"
     assert row.args_kwargs["kwargs"] == {
         "restaurant_id": ours.pk,
-        "order_id": order.pk,
-        "event": "placed",
+        "event_ids": [published["order.placed"]],
     }
 
     (result,) = db_tasks.run()
@@ -141,15 +146,28 @@ def test_a_failed_email_is_recorded_and_the_worker_carries_on(db_tasks, shops, s
     refused = place(ours, our_ids, "ada@refused.example")
     place(theirs, their_ids, "grace@example.com")
 
-    finished = db_tasks.run(expect_failures=True)
+    finished = db_tasks.run()
 
-    outcomes = {r.kwargs["restaurant_id"]: r for r in finished}
-    assert outcomes[ours.pk].status == TaskResultStatus.FAILED
-    assert outcomes[ours.pk].errors[0].exception_class_path == "builtins.ConnectionError"
-    assert outcomes[theirs.pk].status == TaskResultStatus.SUCCESSFUL
+    outcomes = {r.kwargs["restaurant_id"]: r.return_value for r in finished}
+    assert outcomes == {
+        ours.pk: {"delivered": 0, "failed": 1},
+        theirs.pk: {"delivered": 1, "failed": 0},
+    }
     assert [email.to for email in mail.outbox] == [["grace@example.com"]]
     with tenant_context(ours):
         assert Order.objects.get(pk=refused.pk).status == Status.PLACED
+        (delivery,) = Delivery.objects.all()
+    assert (delivery.subscriber, delivery.attempts, delivery.delivered_at) == (
+        "orders.diner_email",
+        1,
+        None,
+    )
+    assert delivery.error == "ConnectionError: the mail provider refused the connection"
+    # The next attempt is queued for when it is due, not before.
+    (retry,) = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+    assert retry.args_kwargs["kwargs"]["event_ids"] == [str(delivery.event_id)]
+    assert retry.run_after == delivery.retry_at
+    assert db_tasks.queued() == []
 
 
 def database_url_of_the_test_database():

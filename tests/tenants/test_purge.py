@@ -63,6 +63,8 @@ POPULATED = {
     "payments.refund",
     "payments.dispute",
     "payments.payout",
+    "events.event",
+    "events.delivery",
 }
 
 

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from audit import registry
 from audit import services as audit
+from nordkestrel import locks
 from tenants.context import tenant_context
 from tenants.models import DeletionRecord, Restaurant, TenantModel
 from tenants.selectors import forget_organization, forget_storefront_host
@@ -52,8 +53,6 @@ logger = logging.getLogger(__name__)
 # Rows per statement (and per transaction): no restaurant, however large, holds one huge
 # transaction or lock set.
 BATCH_SIZE = 5000
-# pg_try_advisory_lock(int, int): the first half names the lock's purpose.
-PURGE_LOCK_CLASS = 0x5052_4745  # "PRGE"
 # Storages that hold the project's own code assets, not restaurants' files.
 STATIC_STORAGES = frozenset({"staticfiles"})
 # Passes over the tables before giving up for this run (rows written while the purge ran,
@@ -290,22 +289,6 @@ def delete_files(restaurant_id: int) -> int:
 # --- One restaurant -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _purge_lock(restaurant_id: int) -> Iterator[bool]:
-    """A session lock (it spans the batches' transactions); False when another run holds it."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [PURGE_LOCK_CLASS, restaurant_id])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [PURGE_LOCK_CLASS, restaurant_id]
-                )
-
-
 @transaction.atomic
 def _begin(restaurant_id: int, now: datetime) -> DeletionRecord | None:
     """Mark the purge as begun (no cancel from now on); None if it is not due after all."""
@@ -378,7 +361,8 @@ def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> De
 def purge_restaurant(restaurant_id: int, *, now: datetime | None = None) -> DeletionRecord | None:
     """Purge one restaurant if it is due; None when it is not (or another run is on it)."""
     now = now or timezone.now()
-    with _purge_lock(restaurant_id) as acquired:
+    # A session lock: it spans the batches' transactions.
+    with locks.session_lock(locks.RESTAURANT_PURGE, restaurant_id) as acquired:
         if not acquired:
             return None
         record = _begin(restaurant_id, now)

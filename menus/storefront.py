@@ -37,7 +37,7 @@ def lock() -> None:
 
 
 def _state() -> StorefrontMenuState:
-    state, _ = StorefrontMenuState.objects.select_for_update().get_or_create(
+    state, _ = StorefrontMenuState.objects.select_for_update(no_key=True).get_or_create(
         restaurant=current_restaurant()
     )
     return state

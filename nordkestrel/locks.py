@@ -28,11 +28,12 @@ transactions then never wait on each other in a circle (PostgreSQL's "deadlock d
 Because of 6, a row that other transactions' new rows point at (the restaurant, a staff
 member, an order, a payment, ...) is locked ``FOR NO KEY UPDATE``
 (``select_for_update(no_key=True)``), which ``FOR KEY SHARE`` does not wait for, whenever
-the transaction changes only columns outside its keys; a plain ``UPDATE`` of such columns
-takes the same mode. ``FOR UPDATE`` is kept for a row the transaction deletes or whose
-unique key it changes (the purge clearing the restaurant's organization; an invitation
-claimed by its user; a promotion code renamed); such a transaction must not be one that
-another's COMMIT can wait on while it waits for a later lock.
+the transaction changes no column of the row's keys (its primary key, and any column with a
+plain unique index: partial and expression indexes do not count); a plain ``UPDATE`` of such
+columns takes the same mode by itself. ``FOR UPDATE`` is left for a row the transaction
+deletes or whose key it changes, where no other writer's COMMIT can be waiting for it: an
+expired export (no row points at it) and the purge's last step, which clears the
+restaurant's organization once the restaurant refuses every write.
 
 Advisory locks
 ==============

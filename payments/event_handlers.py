@@ -81,7 +81,7 @@ def account_updated(event: dict[str, Any]) -> str:
     already applied (Stripe does not promise order) changes nothing."""
     obj = _object(event)
     account = (
-        StripeAccount.objects.select_for_update(of=("self",))
+        StripeAccount.objects.select_for_update(no_key=True, of=("self",))
         .filter(account_id=str(obj.get("id") or ""))
         .first()
     )

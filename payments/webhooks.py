@@ -192,7 +192,7 @@ def _route(account_id: str) -> Restaurant | None:
 def _process(pk: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
-    stored = WebhookEvent.objects.select_for_update().get(pk=pk)
+    stored = WebhookEvent.objects.select_for_update(no_key=True).get(pk=pk)
     if stored.processed_at is not None:
         return  # a repeated delivery: the first one did the work
     event: dict[str, Any] = stored.payload

@@ -22,6 +22,17 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Helsinki).")
 
 
+class RestaurantManager(models.Manager["Restaurant"]):
+    def locked(self, pk: int, *, key_change: bool = False) -> Restaurant:
+        """The restaurant row, locked where the project's lock order puts it (level 3 in
+        nordkestrel/locks.py): after the job locks, before any other row and the audit chain.
+
+        ``FOR NO KEY UPDATE``: every other writer's new rows point at this row, and their
+        COMMIT checks it ``FOR KEY SHARE``, which this mode does not block. ``key_change``
+        (the slug or the organization changes) takes ``FOR UPDATE``, which does."""
+        return self.select_for_update(no_key=not key_change).get(pk=pk)
+
+
 class Restaurant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -76,6 +87,8 @@ class Restaurant(models.Model):
     hours_revision = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestaurantManager()
 
     class Meta:
         ordering = ["name"]

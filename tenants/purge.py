@@ -180,7 +180,7 @@ def _quoted(model: type[models.Model]) -> tuple[str, str, str]:
 
 
 def _add_rows(record_pk: int, label: str, count: int) -> None:
-    record = DeletionRecord.objects.select_for_update().get(pk=record_pk)
+    record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
     record.row_counts[label] = int(record.row_counts.get(label, 0)) + count
     record.save(update_fields=["row_counts"])
 
@@ -292,7 +292,7 @@ def delete_files(restaurant_id: int) -> int:
 @transaction.atomic
 def _begin(restaurant_id: int, now: datetime) -> DeletionRecord | None:
     """Mark the purge as begun (no cancel from now on); None if it is not due after all."""
-    restaurant = Restaurant.objects.select_for_update().get(pk=restaurant_id)
+    restaurant = Restaurant.objects.locked(restaurant_id)
     purge_after = restaurant.purge_after
     due = restaurant.status == Restaurant.Status.PENDING_DELETION
     if not due or purge_after is None or purge_after > now:
@@ -318,7 +318,7 @@ def _run_steps(restaurant: Restaurant, record: DeletionRecord) -> None:
             continue
         outcome = step(restaurant)
         with transaction.atomic():
-            locked = DeletionRecord.objects.select_for_update().get(pk=record.pk)
+            locked = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record.pk)
             locked.outcomes[name] = outcome
             locked.save(update_fields=["outcomes"])
         record.outcomes[name] = outcome
@@ -326,8 +326,10 @@ def _run_steps(restaurant: Restaurant, record: DeletionRecord) -> None:
 
 def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> DeletionRecord:
     with transaction.atomic():
-        restaurant = Restaurant.objects.select_for_update().get(pk=restaurant_id)
-        record = DeletionRecord.objects.select_for_update().get(pk=record_pk)
+        # FOR UPDATE: the organization (a unique key) is cleared. By now the restaurant
+        # takes no writes, so no writer's COMMIT waits on this row meanwhile.
+        restaurant = Restaurant.objects.locked(restaurant_id, key_change=True)
+        record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
         organization = restaurant.clerk_organization_id
         restaurant.status = Restaurant.Status.DELETED
         for name, value in CLEARED_FIELDS.items():

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404
 from django.urls import reverse
 from django_ratelimit.exceptions import Ratelimited
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from nordkestrel.errors import ERROR_TYPES, DomainError, error_body
+from nordkestrel.errors import ERROR_TYPES, DomainError, database_failure, error_body
 from nordkestrel.ratelimit import retry_after
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, A
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
+    if isinstance(exc, DatabaseError) and (failure := database_failure(exc)) is not None:
+        # Another transaction got in the way, or the database is out of reach: no bug here.
+        logger.warning("API request refused by the database: %s", failure.code, exc_info=exc)
+        exc = failure
     if isinstance(exc, RequestDataTooBig):
         set_rollback()
         return Response(
@@ -53,8 +58,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         set_rollback()
         return Response(body, status=429, headers=headers)
     if isinstance(exc, DomainError):
+        if exc.retry_after:
+            headers["Retry-After"] = str(exc.retry_after)
         set_rollback()
-        return Response(exc.body(), status=exc.status)
+        return Response(exc.body(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -6,6 +6,7 @@ the rate limiter, an unhandled exception); pages answer with a small HTML page.
 
 from __future__ import annotations
 
+from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -74,6 +75,8 @@ class DomainError(Exception):
     status = 400
     type_: str | None = None
     code = "invalid"
+    # Seconds the client should wait before repeating the request (sent as Retry-After).
+    retry_after: int | None = None
 
     def __init__(self, detail: str, *, code: str | None = None, attr: str | None = None) -> None:
         super().__init__(detail)
@@ -104,3 +107,74 @@ class NotFoundError(DomainError):
 class ConflictError(DomainError):
     status = 409
     code = "conflict"
+
+
+# --- What the database refused -----------------------------------------------------------
+# PostgreSQL gave up the transaction because of another one running at the same moment:
+# nothing of it was written and the same request succeeds when repeated.
+RETRYABLE_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (lock_timeout)
+        "57014",  # query_canceled (statement_timeout)
+    }
+)
+# The server cannot be reached or is going away.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+class WriteConflict(DomainError):
+    """503: another transaction got in the way (a deadlock, a serialization failure, a lock
+    not granted in time); nothing was saved, and repeating the request succeeds."""
+
+    status = 503
+    code = "write_conflict"
+    retry_after = 1
+
+
+class ChangedMeanwhile(ConflictError):
+    """409: a constraint failed because of what another request saved meanwhile (checked at
+    COMMIT, as foreign keys are): nothing was saved."""
+
+    code = "changed_meanwhile"
+
+
+class DatabaseUnavailable(DomainError):
+    status = 503
+    code = "database_unavailable"
+    retry_after = 5
+
+
+def sqlstate(error: BaseException) -> str:
+    """PostgreSQL's SQLSTATE of a database error ('' when it has none, e.g. no connection)."""
+    return str(getattr(error.__cause__, "sqlstate", None) or "")
+
+
+def database_failure(error: DatabaseError) -> DomainError | None:
+    """The answer to a database error that is no bug of the request's: another transaction
+    running at the same moment, or the database out of reach. None for anything else."""
+    state = sqlstate(error)
+    if state in RETRYABLE_SQLSTATES:
+        return WriteConflict(
+            "Another change was being saved at the same moment, so nothing of this one was "
+            "saved. Send it again."
+        )
+    if isinstance(error, IntegrityError):
+        return ChangedMeanwhile(
+            "Something this change refers to was changed or removed at the same moment, so "
+            "nothing of it was saved. Reload and try again."
+        )
+    if isinstance(error, OperationalError) and (
+        not state or state.startswith("08") or state in UNAVAILABLE_SQLSTATES
+    ):
+        return DatabaseUnavailable("The database cannot be reached just now. Try again shortly.")
+    return None
+
+
+def domain_error_response(request: HttpRequest, error: DomainError) -> HttpResponse:
+    """A DomainError answered outside DRF's handler: JSON on API paths, a page elsewhere."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    if is_api_request(request):
+        return JsonResponse(error.body(), status=error.status, headers=headers)
+    return error_response(request, error.status, error.code, error.detail, headers=headers)

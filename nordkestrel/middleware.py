@@ -1,4 +1,5 @@
-"""Request-wide middleware: client IP, request id and the request log line, 429 answers."""
+"""Request-wide middleware: client IP, request id and the request log line, 429 answers, and
+the answer to a database that refused a request's transaction."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.exceptions import Ratelimited
 
 from nordkestrel.context import RequestMeta, request_meta_var
-from nordkestrel.errors import error_response
+from nordkestrel.errors import database_failure, domain_error_response, error_response
 from nordkestrel.ratelimit import retry_after
 
 request_logger = logging.getLogger("nordkestrel.request")
+logger = logging.getLogger(__name__)
 
 # An upstream request id is kept only from a trusted proxy and only in this shape.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -132,3 +135,27 @@ class RateLimitMiddleware:
             "Too many requests. Try again later.",
             headers={"Retry-After": str(retry_after(exception))},
         )
+
+
+class DatabaseFailureMiddleware:
+    """A transaction the database refused for no fault of the request (another transaction
+    got in the way, often found at COMMIT after the view has answered, or the database out
+    of reach) answers 503 with Retry-After, or 409 for a constraint a concurrent change
+    broke: JSON on API paths, a page elsewhere (the dashboard, the storefront, webhooks).
+    The staff API answers these itself where it commits (staff/api_base.py); DRF's handler
+    does for errors inside a view (nordkestrel/api.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DatabaseError):
+            return None
+        failure = database_failure(exception)
+        if failure is None:
+            return None
+        logger.warning("Request refused by the database: %s", failure.code, exc_info=exception)
+        return domain_error_response(request, failure)

@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "nordkestrel.middleware.RateLimitMiddleware",
+    "nordkestrel.middleware.DatabaseFailureMiddleware",
 ]
 
 ROOT_URLCONF = "nordkestrel.urls"

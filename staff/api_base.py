@@ -8,12 +8,13 @@ class fails at import. It may not override ``get_queryset``, ``get_object``,
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, models, transaction
-from django.http import Http404, HttpRequest
+from django.db import DatabaseError, DataError, models, transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -23,6 +24,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.errors import database_failure, domain_error_response, error_response
 from nordkestrel.ratelimit import auth_failures
 from staff.auth import Actor, authenticate_token
 from staff.clerk import TokenRejected
@@ -31,6 +33,8 @@ from tenants.deletion import RestaurantClosing, is_closing
 
 if TYPE_CHECKING:
     from tenants.models import Restaurant
+
+logger = logging.getLogger(__name__)
 
 HANDLERS = ("get", "post", "put", "patch", "delete")
 SEALED = ("get_queryset", "get_object", "get_permissions", "get_authenticators", "dispatch")
@@ -125,6 +129,26 @@ class TenantCursorPagination(CursorPagination):
             raise exceptions.NotFound(self.invalid_cursor_message) from None
 
 
+def _commit_failed(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    """The answer when the request's COMMIT fails: a deadlock or serialization failure (503
+    with Retry-After), a deferred constraint (409), the database gone (503), in the API's
+    error shape; nothing of the request was written.
+
+    The request is not run again here: what it did outside the database (a call to Stripe,
+    a stored file, a rate-limit count) cannot be rolled back and would happen twice, and
+    its body has been read. The client repeats it as it repeats any request, with its own
+    idempotency key where it sent one. With every write taking its locks in the project's
+    order (nordkestrel/locks.py) two of our own writes no longer deadlock; this is the
+    answer for what still can.
+    """
+    failure = database_failure(error)
+    if failure is None:
+        logger.error("API request failed at COMMIT", exc_info=error)
+        return error_response(request, 500, "server_error", "An unexpected error occurred.")
+    logger.warning("API request refused at COMMIT: %s", failure.code, exc_info=error)
+    return domain_error_response(request, failure)
+
+
 class TenantAPIView(GenericAPIView):
     authentication_classes = [ClerkBearerAuthentication]
     permission_classes = [HasDeclaredScope]
@@ -166,13 +190,17 @@ class TenantAPIView(GenericAPIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if not self.atomic_request:
             return super().dispatch(request, *args, **kwargs)
-        with tenant_scope() as scope:
-            request.tenant_scope = scope  # type: ignore[attr-defined]
-            response = super().dispatch(request, *args, **kwargs)
-            if response.status_code >= 400:
-                # Nothing half-written: an error answer keeps none of the request's writes.
-                transaction.set_rollback(True)
-            return response
+        try:
+            with tenant_scope() as scope:
+                request.tenant_scope = scope  # type: ignore[attr-defined]
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    # Nothing half-written: an error answer keeps none of the request's writes.
+                    transaction.set_rollback(True)
+        except DatabaseError as error:
+            # The request's transaction commits here, after DRF's handler has answered.
+            return _commit_failed(request, error)
+        return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if self.atomic_request:

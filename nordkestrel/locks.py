@@ -54,6 +54,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 # The second number of an advisory lock is a PostgreSQL ``int``.
 KEY_RANGE = 2**31
+# The level of the locks a session holds across transactions; every later level's locks are
+# held by one transaction.
+SESSION_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,8 @@ class LockClass:
 
 
 # 1. Session locks.
-PERIODIC_RUN = LockClass("periodic run", 0x5045_5244, level=1)  # "PERD"
-RESTAURANT_PURGE = LockClass("restaurant purge", 0x5052_4745, level=1)  # "PRGE"
+PERIODIC_RUN = LockClass("periodic run", 0x5045_5244, level=SESSION_LEVEL)  # "PERD"
+RESTAURANT_PURGE = LockClass("restaurant purge", 0x5052_4745, level=SESSION_LEVEL)  # "PRGE"
 # 2. Job locks of one restaurant.
 MENU_IMPORT = LockClass("menu import", 0x4D49_4D50, level=2)  # "MIMP"
 STRIPE_CONNECT = LockClass("Stripe connect", 0x434F_4E4E, level=2)  # "CONN"
@@ -97,6 +100,8 @@ def _key(key: int) -> int:
 
 def lock_for_transaction(lock: LockClass, key: int, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Wait for ``lock`` on ``key``; it is released when the current transaction ends."""
+    if lock.level == SESSION_LEVEL:
+        raise ValueError(f"The {lock} lock is held by a session, not a transaction.")
     connection = connections[using]
     if not connection.in_atomic_block:
         raise RuntimeError(f"The {lock} lock is held by a transaction: open one first.")
@@ -109,6 +114,8 @@ def try_session_lock(lock: LockClass, key: int, *, connection: BaseDatabaseWrapp
 
     It outlives transactions: :func:`session_unlock` or closing the connection releases it.
     """
+    if lock.level != SESSION_LEVEL:
+        raise ValueError(f"The {lock} lock is held by a transaction, not a session.")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [lock.number, _key(key)])
         row = cursor.fetchone()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -128,3 +129,12 @@ def test_every_advisory_lock_has_a_number_of_its_own():
     declared = [value for value in vars(locks).values() if isinstance(value, locks.LockClass)]
     assert set(declared) == set(locks.ALL)
     assert len({lock.number for lock in locks.ALL}) == len(locks.ALL)
+
+
+def test_a_lock_is_taken_only_the_way_its_level_is_held(transactional_db):
+    with pytest.raises(ValueError, match="held by a session"), transaction.atomic():
+        locks.lock_for_transaction(locks.RESTAURANT_PURGE, 1)
+    with pytest.raises(ValueError, match="held by a transaction"):
+        locks.try_session_lock(locks.AUDIT_CHAIN, 1, connection=connection)
+    with pytest.raises(RuntimeError, match="open one first"):
+        locks.lock_for_transaction(locks.AUDIT_CHAIN, 1)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit import registry
 from audit.models import AuditAnchor, AuditEvent
+from nordkestrel import locks
 from nordkestrel.context import current_request_meta
 from tenants.context import current_restaurant, tenant_context
 from tenants.models import Restaurant
@@ -25,8 +26,6 @@ PRUNE_SETTING = "app.audit_prune"
 SECRET_MARKERS = ("secret", "token", "password", "key", "iban", "account_number")
 MASK = "[masked]"
 GENESIS = ""
-# pg_advisory_xact_lock(int, int): the first half names the lock's purpose.
-AUDIT_LOCK_CLASS = 0x4155_4454  # "AUDT"
 
 
 class _Member(Protocol):
@@ -152,12 +151,12 @@ def _normal_ip(value: str | None) -> str:
 
 
 def _lock_chain() -> None:
-    """Writers, pruning and verification of one restaurant's chain take turns."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [AUDIT_LOCK_CLASS, current_restaurant().pk % 2**31],
-        )
+    """Writers, pruning and verification of one restaurant's chain take turns.
+
+    The last lock a transaction takes (nordkestrel/locks.py): nothing may be locked after
+    it, and a row the transaction locked before it is locked FOR NO KEY UPDATE where other
+    writers' new rows point at it (their COMMIT checks those keys while they hold this)."""
+    locks.lock_for_transaction(locks.AUDIT_CHAIN, current_restaurant().pk)
 
 
 def _chain_head() -> tuple[int, str]:

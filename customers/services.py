@@ -84,7 +84,7 @@ def customer_for_checkout(
 def customer_confirm_consent(*, customer_id: int, now: datetime) -> Customer:
     """Consent confirmed by email: the diner followed the link in their order email and said
     yes. The source stays "checkout", where it was given. Confirming again changes nothing."""
-    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer_id)
     if not customer.marketing_consent:
         customer.marketing_consent = True
         customer.consent_at = now
@@ -108,7 +108,7 @@ def customer_refresh_stats(customer_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {Customer._meta.db_table} WHERE restaurant_id = %s AND id = %s "  # noqa: S608 - the model's table
-            "FOR UPDATE",
+            "FOR NO KEY UPDATE",
             [current_restaurant().pk, customer_id],
         )
         cursor.execute(

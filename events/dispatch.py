@@ -16,23 +16,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from events.models import Delivery, Event
-from nordkestrel import events
+from nordkestrel import events, locks
 from nordkestrel.mail import describe_error
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 
 logger = logging.getLogger(__name__)
 
-# pg_try_advisory_lock(int, int): the first half names the lock's purpose.
-EVENT_LOCK_CLASS = 0x4556_4E54  # "EVNT"
 MAX_ATTEMPTS = 5
 # The wait before the 2nd, 3rd, ... attempt.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
@@ -49,24 +46,19 @@ class Outcome:
         return {"delivered": self.delivered, "failed": self.failed}
 
 
+def _lock_number(event_id: uuid.UUID) -> int:
+    return int.from_bytes(event_id.bytes[-4:], "big")
+
+
 def lock_key(event_id: uuid.UUID) -> tuple[int, int]:
-    """The event's advisory lock: its id's last (random) 32 bits under the events' class."""
-    return EVENT_LOCK_CLASS, int.from_bytes(event_id.bytes[-4:], "big", signed=True)
+    """The event's advisory lock (``locks.EVENT_DELIVERY``), as PostgreSQL sees its two
+    numbers: its id's last (random) 32 bits."""
+    return locks.EVENT_DELIVERY.number, _lock_number(event_id) % locks.KEY_RANGE
 
 
-@contextlib.contextmanager
-def _event_lock(event_id: uuid.UUID) -> Iterator[bool]:
+def _event_lock(event_id: uuid.UUID) -> contextlib.AbstractContextManager[bool]:
     """A session lock (it spans the subscribers' transactions); False when another run has it."""
-    key = lock_key(event_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(key))
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(key))
+    return locks.session_lock(locks.EVENT_DELIVERY, _lock_number(event_id))
 
 
 def deliver(

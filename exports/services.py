@@ -217,6 +217,7 @@ def content_type(export: Export) -> str:
 def _expire_one(restaurant: Restaurant, export_id: int, now: Any) -> bool:
     """Delete one expired export's file, then its record; False if it is not expired (now)."""
     with tenant_context(restaurant):
+        # FOR UPDATE: the row is deleted (no row points at an export).
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.expires_at >= now:
             return False

@@ -59,7 +59,7 @@ def item_set_image(*, actor: Actor, item: Item, upload: File) -> Item:
     def swap(key: str) -> str:
         nonlocal saved
         # Locked, so two uploads at once each delete exactly the file they replaced.
-        saved = Item.objects.select_for_update().get(pk=item.pk)
+        saved = Item.objects.select_for_update(no_key=True).get(pk=item.pk)
         previous = saved.image
         saved.image = key
         saved.save(update_fields=["image", "updated_at"])
@@ -76,7 +76,7 @@ def restaurant_set_logo(*, actor: Actor, upload: File) -> Restaurant:
 
     def swap(key: str) -> str:
         nonlocal restaurant
-        restaurant = Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
+        restaurant = Restaurant.objects.locked(actor.restaurant.pk)
         previous = restaurant.logo
         restaurant.logo = key
         restaurant.save(update_fields=["logo", "updated_at"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NoReturn
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from audit import services as audit
 from menus import money, services
 from menus.models import Category, CategoryItem, Item, ItemModifierGroup, Menu, Modifier
 from menus.models import ModifierGroup as Group
+from nordkestrel import locks
 from nordkestrel.errors import InvalidInput
 from nordkestrel.text import storable
 from staff.auth import Actor
@@ -50,9 +51,6 @@ FILE_ATTR = "file"
 CSV_REQUIRED = ("menu", "category", "item", "price")
 CSV_OPTIONAL = ("description", "dietary_tags")
 KINDS = ("menus", "categories", "items", "modifier_groups", "modifiers", "placements")
-# pg_advisory_xact_lock(int, int): one import per restaurant at a time, so two imports of
-# the same file cannot both create the same menu.
-IMPORT_LOCK_CLASS = 0x4D49_4D50  # "MIMP"
 BATCH = 1000  # rows per INSERT / UPDATE statement
 
 # --- What a file says ------------------------------------------------------------------------
@@ -670,11 +668,9 @@ def import_menu(*, actor: Actor, data: ImportData, dry_run: bool) -> dict[str, A
     """Merge the file into the draft. A dry run does exactly the same work, then rolls it
     back, so it reports the same numbers and finds the same problems as the real run."""
     actor.require(Scope.MENUS_WRITE)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [IMPORT_LOCK_CLASS, current_restaurant().pk % 2**31],
-        )
+    # One import per restaurant at a time, so two imports of the same file cannot both
+    # create the same menu.
+    locks.lock_for_transaction(locks.MENU_IMPORT, current_restaurant().pk)
     with transaction.atomic():
         counts = _Import(data).run()
         if dry_run:

@@ -130,7 +130,7 @@ def category_save(
 def reorder(*, actor: Actor, queryset: Any, ids: list[int], attr: str) -> None:
     """Put exactly these rows in this order (positions 1..n)."""
     actor.require(Scope.MENUS_WRITE)
-    rows = {row.pk: row for row in queryset.select_for_update()}
+    rows = {row.pk: row for row in queryset.select_for_update(no_key=True, of=("self",))}
     if sorted(ids) != sorted(rows) or len(set(ids)) != len(ids):
         raise InvalidInput("List every entry exactly once.", attr=attr)
     for position, pk in enumerate(ids, start=1):

@@ -17,16 +17,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from menus.models import Item, MenuVersion, Modifier, StorefrontMenuState
+from nordkestrel import locks
 from tenants.context import current_restaurant
 from tenants.models import Restaurant
-
-# pg_advisory_xact_lock(int, int): publishes and rollbacks of one restaurant queue up.
-PUBLISH_LOCK_CLASS = 0x4D45_4E55  # "MENU"
 
 
 def _revision_key(restaurant_id: int) -> str:
@@ -34,15 +32,12 @@ def _revision_key(restaurant_id: int) -> str:
 
 
 def lock() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [PUBLISH_LOCK_CLASS, current_restaurant().pk % 2**31],
-        )
+    """Publishes and rollbacks of one restaurant queue up (a job lock, taken first)."""
+    locks.lock_for_transaction(locks.MENU_PUBLISH, current_restaurant().pk)
 
 
 def _state() -> StorefrontMenuState:
-    state, _ = StorefrontMenuState.objects.select_for_update().get_or_create(
+    state, _ = StorefrontMenuState.objects.select_for_update(no_key=True).get_or_create(
         restaurant=current_restaurant()
     )
     return state

@@ -65,14 +65,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         set_rollback()
         return Response(body, status=429, headers=headers)
     if isinstance(exc, DomainError):
+        if exc.retry_after:
+            headers["Retry-After"] = str(exc.retry_after)
         set_rollback()
-        return Response(exc.body(), status=exc.status)
+        return Response(exc.body(), status=exc.status, headers=headers)
     if (answer := unavailable(exc)) is not None:
-        # The database is down, silent or too slow (or another dependency is down).
-        log_unavailable(context["request"], exc, answer)
+        # Another transaction got in the way, the database is down, silent or too slow, or
+        # another dependency is down: no fault of the request, nothing of it written.
+        log_unavailable(context.get("request"), exc, answer)
         set_rollback()
         return Response(
-            error_body(503, answer.code, answer.detail), status=503, headers=answer.headers
+            error_body(answer.status, answer.code, answer.detail),
+            status=answer.status,
+            headers=answer.headers,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -74,6 +74,8 @@ class DomainError(Exception):
     status = 400
     type_: str | None = None
     code = "invalid"
+    # Seconds the client should wait before repeating the request (sent as Retry-After).
+    retry_after: int | None = None
 
     def __init__(self, detail: str, *, code: str | None = None, attr: str | None = None) -> None:
         super().__init__(detail)

@@ -20,6 +20,7 @@ from nordkestrel.outage import unavailable_response
 from nordkestrel.ratelimit import retry_after
 
 request_logger = logging.getLogger("nordkestrel.request")
+logger = logging.getLogger(__name__)
 
 # An upstream request id is kept only from a trusted proxy and only in this shape.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{8,128}")

@@ -6,12 +6,23 @@
   a timeout would otherwise each wait their own, and the health probes with them). After
   ``hold`` seconds the next call tries again; its success ends the outage. Each opening and
   the recovery are logged once.
-- :func:`unavailable`: whether an exception means "a dependency is unavailable", and what to
-  answer: 503 ``database_unavailable`` for PostgreSQL (no connection, a connection cut, no
-  answer in time, a statement or lock timeout), or the code of a :class:`ServiceUnavailable`.
-  The API's exception handler, :class:`nordkestrel.middleware.ServiceUnavailableMiddleware`
-  (views and pages) and the 500 handler (anything raised in middleware) all answer with it,
-  with ``Retry-After``: JSON in the one error shape on API paths, a short page elsewhere.
+- :func:`unavailable`: whether an exception is a refusal that is no fault of the request,
+  and what to answer: 503 ``write_conflict`` (``Retry-After: 1``) when PostgreSQL gave up
+  the transaction because of another one running at the same moment (a deadlock, a
+  serialization failure, a lock not granted within ``lock_timeout``); 503
+  ``database_unavailable`` when PostgreSQL is down, silent or too slow (no connection, a
+  connection cut, no answer in time, a statement timeout); 409 ``changed_meanwhile`` for a
+  constraint that a concurrent change broke (often found at COMMIT, as foreign keys are
+  checked there); or the code of a :class:`ServiceUnavailable`. Nothing of the request was
+  written in any of these. The API's exception handler,
+  :class:`nordkestrel.middleware.ServiceUnavailableMiddleware` (views, pages, and COMMIT,
+  which for the API happens after DRF's handler has answered) and the 500 handler
+  (anything raised in middleware) all answer with it: JSON in the one error shape on API
+  paths, a short page elsewhere.
+
+The request is not run again on the server: what it did outside the database (a call to
+Stripe, a stored file, a rate-limit count) cannot be rolled back and would happen twice.
+The client repeats it as it repeats any request, with its idempotency key where it sent one.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
+from django.db import IntegrityError
 from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
 from django.http import HttpRequest, HttpResponse
@@ -34,6 +46,23 @@ from nordkestrel.errors import error_response
 logger = logging.getLogger("nordkestrel.outage")
 
 DATABASE_DETAIL = "The service cannot reach its database right now. Please try again shortly."
+WRITE_CONFLICT_DETAIL = (
+    "Another change was being saved at the same moment, so nothing of this one was saved. "
+    "Send it again."
+)
+CHANGED_MEANWHILE_DETAIL = (
+    "Something this change refers to was changed or removed at the same moment, so nothing "
+    "of it was saved. Reload and try again."
+)
+# PostgreSQL gave up the transaction because of another one running at the same moment:
+# nothing of it was written and the same request succeeds when repeated.
+CONFLICT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (lock_timeout)
+    }
+)
 
 
 class Breaker:
@@ -103,11 +132,12 @@ class ServiceUnavailable(Exception):
 class Unavailable:
     code: str
     detail: str
-    retry_after: int
+    retry_after: int | None
+    status: int = 503
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
 
 # What PostgreSQL raises when it is down, silent or too slow (psycopg's own classes where a
@@ -137,21 +167,34 @@ def is_database_outage(error: BaseException) -> bool:
     return False
 
 
+def sqlstate(error: BaseException) -> str:
+    """PostgreSQL's SQLSTATE of a database error, or of the psycopg error it was raised from
+    ('' when there is none, e.g. no connection)."""
+    state = getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
+    return str(state or "")
+
+
 def unavailable(error: BaseException) -> Unavailable | None:
-    """What to answer for ``error`` when it means a dependency is unavailable, else None."""
+    """What to answer for ``error`` when it is a refusal that is no fault of the request (see
+    the module's docstring), else None."""
     if isinstance(error, ServiceUnavailable):
         return Unavailable(error.code, error.detail, error.retry_after)
+    if sqlstate(error) in CONFLICT_SQLSTATES:
+        return Unavailable("write_conflict", WRITE_CONFLICT_DETAIL, 1)
+    if isinstance(error, IntegrityError):
+        return Unavailable("changed_meanwhile", CHANGED_MEANWHILE_DETAIL, None, status=409)
     if is_database_outage(error):
         return Unavailable("database_unavailable", DATABASE_DETAIL, database.retry_after())
     return None
 
 
-def log_unavailable(request: HttpRequest, error: BaseException, answer: Unavailable) -> None:
+def log_unavailable(request: HttpRequest | None, error: BaseException, answer: Unavailable) -> None:
     """One line per refused request: the cause, without the traceback of an expected state."""
     logger.warning(
-        "%s %s answered 503 %s: %s",
-        request.method,
-        request.path,
+        "%s %s answered %s %s: %s",
+        getattr(request, "method", "-"),
+        getattr(request, "path", "-"),
+        answer.status,
         answer.code,
         f"{type(error).__name__}: {error}".strip()[:300],
     )
@@ -163,4 +206,6 @@ def unavailable_response(request: HttpRequest, error: BaseException) -> HttpResp
     if answer is None:
         return None
     log_unavailable(request, error, answer)
-    return error_response(request, 503, answer.code, answer.detail, headers=answer.headers)
+    return error_response(
+        request, answer.status, answer.code, answer.detail, headers=answer.headers or None
+    )

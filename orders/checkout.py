@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from customers.services import customer_for_checkout
 from menus.money import to_major
 from menus.storefront import LiveMenu, live_menu
-from nordkestrel import events
+from nordkestrel import events, locks
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.text import storable
 from orders import events as order_events
@@ -51,8 +51,6 @@ from tenants.context import (
 from tenants.hours import Schedule, pickup_times, slot_start
 from tenants.models import Restaurant
 
-# pg_advisory_xact_lock(int, int): checkouts for one slot of one restaurant queue up.
-SLOT_LOCK_CLASS = 0x534C_4F54  # "SLOT"
 PHONE = re.compile(r"\+?[0-9 ()\-]{6,30}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}")
 TEXT_LIMITS = {"name": 120, "phone": 32, "delivery_notes": 300, "note": 200}
@@ -325,11 +323,8 @@ def _claim_slot(restaurant: Restaurant, schedule: Schedule, slot: datetime, now:
     capacity = restaurant.orders_per_slot
     if capacity is None:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [SLOT_LOCK_CLASS, hash((restaurant.pk, int(slot.timestamp()))) % 2**31],
-        )
+    # Checkouts for one slot of one restaurant queue up.
+    locks.lock_for_transaction(locks.ORDER_SLOT, hash((restaurant.pk, int(slot.timestamp()))))
     taken = Order.objects.filter(slot_start=slot).exclude(status=Status.CANCELLED).count()
     if taken >= capacity:
         times = pickup_times(schedule, now, _lead(restaurant))

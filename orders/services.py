@@ -55,7 +55,7 @@ TIMESTAMP_FIELDS = {
 
 
 def _locked(order_id: int) -> Order:
-    order = Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
+    order = Order.objects.select_for_update(no_key=True, of=("self",)).filter(pk=order_id).first()
     if order is None:
         raise NotFoundError("No such order.")
     return order

@@ -4,6 +4,11 @@ Runs once per purge, before the restaurant's rows are deleted (tenants/purge.py)
 connected account is marked disconnected and its webhook route removed, so no later event is
 applied; Stripe is asked to delete the account; the stored webhook events of the restaurant
 (their payloads hold diners' and staff's details) are deleted.
+
+Stripe being down never holds the purge up (the data goes within the promised 30 days): the
+account's closure is recorded as pending (``"pending: ..."`` in the deletion record, its id
+listed under ``pending``) and :func:`retry_account_closures` asks Stripe again on every later
+run until it answers.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from payments import gateway
 from payments.models import AccountRoute, StripeAccount, WebhookEvent
 from tenants.context import tenant_context
 from tenants.models import Restaurant
-from tenants.purge import BATCH_SIZE, register_step
+from tenants.purge import BATCH_SIZE, PENDING, register_follow_up, register_step
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +36,19 @@ def _transient(error: gateway.GatewayError) -> bool:
     return error.status == 429 or error.status >= 500
 
 
-def _close(account_id: str) -> str:
+def _close(account_id: str) -> tuple[str, bool]:
+    """Ask Stripe to delete the account: (what happened, whether to ask again later)."""
     try:
-        return gateway.close_account(account_id=account_id)
+        return gateway.close_account(account_id=account_id), False
     except gateway.GatewayError as error:
         if _transient(error):
-            # The purge stops before any row is deleted; the next run asks Stripe again.
-            raise
+            # Later runs ask Stripe again; the purge goes on meanwhile.
+            logger.warning(
+                "Stripe account %s of a purged restaurant not closed yet (retried later): %s",
+                account_id,
+                error.detail,
+            )
+            return f"pending: {error.detail}"[:200], True
         # A refusal: the purge goes on (its deadline is the security page's promise), and the
         # platform's operators close the account by hand, e.g. once its balance is paid out.
         logger.warning(
@@ -45,7 +56,22 @@ def _close(account_id: str) -> str:
             account_id,
             error.detail,
         )
-        return f"not closed: {error.detail}"[:200]
+        return f"not closed: {error.detail}"[:200], False
+
+
+def _closures(outcome: dict[str, Any], account_ids: list[str]) -> dict[str, Any]:
+    """``outcome`` with the closure of each of ``account_ids`` asked for (again)."""
+    closures = dict(outcome.get("stripe_accounts", {}))
+    pending = []
+    for account_id in account_ids:
+        closures[account_id], again = _close(account_id)
+        if again:
+            pending.append(account_id)
+    updated = {key: value for key, value in outcome.items() if key != PENDING}
+    updated["stripe_accounts"] = closures
+    if pending:
+        updated[PENDING] = pending
+    return updated
 
 
 def _delete_webhook_events(restaurant: Restaurant, account_ids: list[str]) -> int:
@@ -71,8 +97,13 @@ def close_payment_accounts(restaurant: Restaurant) -> dict[str, Any]:
         AccountRoute.objects.filter(
             Q(restaurant=restaurant) | Q(account_id__in=account_ids)
         ).delete()
-    closures = {account_id: _close(account_id) for account_id in account_ids}
-    return {
-        "stripe_accounts": closures,
-        "webhook_events_deleted": _delete_webhook_events(restaurant, account_ids),
-    }
+    outcome = _closures({}, account_ids)
+    outcome["webhook_events_deleted"] = _delete_webhook_events(restaurant, account_ids)
+    return outcome
+
+
+@register_follow_up("payments")
+def retry_account_closures(outcome: dict[str, Any]) -> dict[str, Any]:
+    """Ask Stripe again to delete the accounts whose closure is pending (their ids are in the
+    outcome: the restaurant's rows are gone by now)."""
+    return _closures(outcome, [str(account_id) for account_id in outcome.get(PENDING, [])])

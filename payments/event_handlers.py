@@ -99,7 +99,9 @@ def account_updated(event: dict[str, Any]) -> str:
     obj = _object(event)
     account_id = str(obj.get("id") or "")
     account = (
-        StripeAccount.objects.select_for_update(of=("self",)).filter(account_id=account_id).first()
+        StripeAccount.objects.select_for_update(no_key=True, of=("self",))
+        .filter(account_id=account_id)
+        .first()
     )
     if account is None:
         if account_id and account_id == (event.get("account") or account_id):

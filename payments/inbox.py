@@ -57,6 +57,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from nordkestrel import locks
 from payments import gateway
 from payments.handlers import Handler, NotYet, account_key, handler_for
 from payments.models import AccountRoute, WebhookEvent
@@ -69,8 +70,6 @@ logger = logging.getLogger(__name__)
 # fails, and Stripe delivers it again later (a waiting event is retried by the periodic job),
 # instead of holding a worker.
 LOCK_TIMEOUT = "5s"
-# pg_advisory_xact_lock(int, int): an event that found no row and that row's writer meet here.
-WAIT_LOCK_CLASS = 0x5741_4954  # "WAIT"
 # The periodic job retries events that waited up to this long (Stripe's own retry horizon).
 RETRY_FOR = timedelta(days=3)
 RETRY_BATCH = 500
@@ -84,8 +83,7 @@ def _lock_timeout() -> None:
 def _meet(key: str) -> None:
     """Take the lock on which an event that found no row meets the row's writer (held until
     the transaction ends)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [WAIT_LOCK_CLASS, key])
+    locks.lock_for_transaction(locks.STRIPE_ROW_WAIT, key)
 
 
 def _account_of(event: dict[str, Any]) -> str:
@@ -128,7 +126,7 @@ def process(pk: int) -> bool:
     """Process the stored event once (see above); True when it is processed, now or before,
     False when it waits for its row."""
     _lock_timeout()
-    stored = WebhookEvent.objects.select_for_update().get(pk=pk)
+    stored = WebhookEvent.objects.select_for_update(no_key=True).get(pk=pk)
     if stored.processed_at is not None:
         return True  # a repeated delivery: the first one did the work
     event: dict[str, Any] = stored.payload

@@ -213,7 +213,11 @@ def _clean_reason(reason: Any) -> str:
 
 def _refundable_payment(order_id: int) -> Payment:
     """The order's card payment, locked: refunds of one payment and its webhooks take turns."""
-    payment = Payment.objects.select_for_update(of=("self",)).filter(order_id=order_id).first()
+    payment = (
+        Payment.objects.select_for_update(no_key=True, of=("self",))
+        .filter(order_id=order_id)
+        .first()
+    )
     if payment is None:
         if not Order.objects.filter(pk=order_id).exists():
             raise NotFoundError("No such order.")
@@ -351,8 +355,8 @@ def _refund_settle(
     refund_pk: int, result: gateway.RefundResult | None, failure: gateway.GatewayError | None
 ) -> Refund:
     payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_pk)
-    payment = Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
-    refund = Refund.objects.select_for_update(of=("self",)).get(pk=refund_pk)
+    payment = Payment.objects.select_for_update(no_key=True, of=("self",)).get(pk=payment_id)
+    refund = Refund.objects.select_for_update(no_key=True, of=("self",)).get(pk=refund_pk)
     refund.payment = payment
     if not _unsettled(refund):
         return refund  # its webhook, or a concurrent retry, recorded it first
@@ -380,7 +384,7 @@ def _refund_learned(
     as_of: int = 0,
 ) -> None:
     """Stripe made the refund (``refund.payment`` is locked): record it, audit it as made by
-    whoever asked for it (once: this runs once per refund), and recount."""
+    whoever asked for it (once: this runs once per refund), after the recount."""
     payment = refund.payment
     remaining = refund_remaining(payment)  # this refund is still held here
     refund.refund_id = refund_id[:64]
@@ -393,6 +397,9 @@ def _refund_learned(
         update_fields=["refund_id", "stripe_created", "status", "failed_as_of", "failure_message"]
     )
     actor = _refund_actor(refund)
+    # The order, its customer and its promotion are locked before the audit chain, which
+    # comes last (nordkestrel/locks.py).
+    _recount(payment, actor=actor)
     if refund.status != Refund.Status.FAILED:
         audit.record(
             registry.PAYMENT_REFUNDED,
@@ -406,7 +413,6 @@ def _refund_learned(
                 "status": {"before": None, "after": refund.status},
             },
         )
-    _recount(payment, actor=actor)
 
 
 def refund_paid_cancelled_order(*, payment: Payment) -> str | None:
@@ -425,7 +431,7 @@ def refund_paid_cancelled_order(*, payment: Payment) -> str | None:
     if order.placed_at is not None:
         return None  # paid and placed, then cancelled by staff: refunding is their call
     key = refund_key(payment.restaurant_id, f"cancelled-order-{payment.payment_intent_id}")
-    refund = Refund.objects.select_for_update(of=("self",)).filter(key=key).first()
+    refund = Refund.objects.select_for_update(no_key=True, of=("self",)).filter(key=key).first()
     if refund is None:
         amount = refund_remaining(payment)
         if amount <= 0:
@@ -468,7 +474,7 @@ def payment_of(order: Order) -> Payment | None:
 
 
 def _payment_for(*, payment_intent_id: str, charge_id: str) -> Payment | None:
-    locked = Payment.objects.select_for_update(of=("self",))
+    locked = Payment.objects.select_for_update(no_key=True, of=("self",))
     if payment_intent_id:
         payment = locked.filter(payment_intent_id=payment_intent_id).first()
         if payment is not None:
@@ -534,10 +540,10 @@ def refund_sync(*, obj: dict[str, Any], as_of: int) -> str:
     if payment is None and refund_id:
         known = Refund.objects.filter(refund_id=refund_id).values_list("payment_id").first()
         if known is not None:
-            payment = Payment.objects.select_for_update(of=("self",)).get(pk=known[0])
+            payment = Payment.objects.select_for_update(no_key=True, of=("self",)).get(pk=known[0])
     if payment is None:
         raise missing_payment(payment_intent_id=intent_id, charge_id=charge_id)
-    mine = Refund.objects.select_for_update(of=("self",)).filter(payment=payment)
+    mine = Refund.objects.select_for_update(no_key=True, of=("self",)).filter(payment=payment)
     refund = mine.filter(refund_id=refund_id).first() if refund_id else None
     if refund is None and (key := _metadata_key(obj)) is not None:
         refund = mine.filter(key=key, refund_id="").first()
@@ -779,7 +785,7 @@ def _payout_claim(actor: Actor, obj: dict[str, Any], operation_id: str, currency
                 "failure_message": info.failure_message[:300],
             },
         )
-        payout = Payout.objects.select_for_update(of=("self",)).get(pk=payout.pk)
+        payout = Payout.objects.select_for_update(no_key=True, of=("self",)).get(pk=payout.pk)
         if payout.operation_id:
             if payout.operation_id != operation_id:
                 raise ConflictError(
@@ -812,7 +818,9 @@ def payout_sync(*, obj: dict[str, Any], as_of: int) -> str:
     if not info.payout_id:
         return "no payout id"
     existing = (
-        Payout.objects.select_for_update(of=("self",)).filter(payout_id=info.payout_id).first()
+        Payout.objects.select_for_update(no_key=True, of=("self",))
+        .filter(payout_id=info.payout_id)
+        .first()
     )
     fields = {
         "amount": info.amount,
@@ -875,7 +883,11 @@ def dispute_sync(*, obj: dict[str, Any], as_of: int) -> str:
         "state_as_of": as_of,
     }
     closing = status in DISPUTE_CLOSED
-    dispute = Dispute.objects.select_for_update(of=("self",)).filter(dispute_id=dispute_id).first()
+    dispute = (
+        Dispute.objects.select_for_update(no_key=True, of=("self",))
+        .filter(dispute_id=dispute_id)
+        .first()
+    )
     order = Order.objects.get(pk=payment.order_id)
     if dispute is None:
         dispute = Dispute.objects.create(

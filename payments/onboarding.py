@@ -16,10 +16,11 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from audit import registry
 from audit import services as audit
+from nordkestrel import locks
 from nordkestrel.errors import ConflictError, DomainError
 from payments import gateway, inbox
 from payments.handlers import account_key
@@ -27,9 +28,6 @@ from payments.models import AccountRoute, StripeAccount
 from staff.auth import Actor
 from staff.roles import Scope
 
-# pg_advisory_xact_lock(int, int): one connect at a time per restaurant, so a double click
-# waits for the first and then finds its account instead of creating a second one.
-CONNECT_LOCK_CLASS = 0x434F_4E4E  # "CONN"
 MAX_URL_LENGTH = 2000
 
 
@@ -96,10 +94,9 @@ def _failed(error: gateway.GatewayError) -> DomainError:
 
 
 def _lock_connect(restaurant_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", [CONNECT_LOCK_CLASS, restaurant_id % 2**31]
-        )
+    """One connect at a time per restaurant, so a double click waits for the first and then
+    finds its account instead of creating a second one."""
+    locks.lock_for_transaction(locks.STRIPE_CONNECT, restaurant_id)
 
 
 @transaction.atomic

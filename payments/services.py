@@ -151,7 +151,7 @@ def payment_record_intent(*, payment_intent_id: str, intent: gateway.Intent) -> 
     """Record the intent's state (from the webhook or the browser's return); places the
     order the first time it succeeds. None when no payment of this restaurant has that id."""
     payment = (
-        Payment.objects.select_for_update(of=("self",))
+        Payment.objects.select_for_update(no_key=True, of=("self",))
         .filter(payment_intent_id=payment_intent_id)
         .first()
     )

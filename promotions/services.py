@@ -63,7 +63,9 @@ def promotion_count_use(*, promotion: Promotion, customer: Customer) -> None:
 def promotion_release(*, order_id: int) -> None:
     """A cancelled order gives its use of a code back (to the total and per-customer caps)."""
     redemption = (
-        Redemption.objects.select_for_update().filter(order_id=order_id, counted=True).first()
+        Redemption.objects.select_for_update(no_key=True)
+        .filter(order_id=order_id, counted=True)
+        .first()
     )
     if redemption is None:
         return
@@ -81,7 +83,9 @@ def promotion_restore(*, order_id: int) -> None:
     """An order that counts again (its refund failed) takes back the use it gave back, even
     past a cap reached meanwhile: the order was made with the code."""
     redemption = (
-        Redemption.objects.select_for_update().filter(order_id=order_id, counted=False).first()
+        Redemption.objects.select_for_update(no_key=True)
+        .filter(order_id=order_id, counted=False)
+        .first()
     )
     if redemption is None:
         return
@@ -281,7 +285,7 @@ def promotion_update(*, actor: Actor, promotion: Promotion, **fields: Any) -> Pr
     count as it is now; once the code has been redeemed, the code itself stays as it is."""
     actor.require(Scope.PROMOTIONS_WRITE)
     _require_known(fields)
-    current = Promotion.objects.select_for_update().filter(pk=promotion.pk).first()
+    current = Promotion.objects.select_for_update(no_key=True).filter(pk=promotion.pk).first()
     if current is None:
         raise NotFoundError("Not found.")
     before = _snapshot(current)

@@ -29,7 +29,7 @@ def _claim_invitation(session: ClerkSession) -> StaffMember | None:
     if not email:
         return None
     invited = (
-        StaffMember.objects.select_for_update()
+        StaffMember.objects.select_for_update(no_key=True)
         .filter(clerk_user_id__isnull=True, active=True, email__iexact=email)
         .first()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import registry
@@ -18,17 +19,24 @@ def _require_can_manage(actor: Actor, role: str) -> None:
         raise PermissionDeniedError(f"Your role cannot manage {Role(role).label} members.")
 
 
-def _lock_fresh(actor: Actor, member: StaffMember) -> tuple[Actor, StaffMember]:
-    """Re-read the actor's and the target's rows under a lock, always in the same order.
+def _signed_in_owners() -> Q:
+    """Owners still to claim their invitation do not count: they cannot sign in yet."""
+    return Q(role=Role.OWNER, active=True, clerk_user_id__isnull=False)
 
-    Role checks then see the roster as it is now (not as the request first loaded it), and
-    two requests touching the same two people queue instead of deadlocking.
+
+def _lock_fresh(actor: Actor, member: StaffMember) -> tuple[Actor, StaffMember]:
+    """Re-read the actor's and the target's rows under a lock, with the Owners' rows.
+
+    Role checks then see the roster as it is now (not as the request first loaded it). Every
+    row is locked in one statement in primary-key order, so two changes to the roster queue
+    instead of deadlocking, and no other change can demote or remove an Owner meanwhile.
+    ``FOR NO KEY UPDATE`` of the staff rows only (the restaurant is joined, not locked).
     """
     rows = {
         row.pk: row
-        for row in StaffMember.objects.select_for_update()
+        for row in StaffMember.objects.select_for_update(no_key=True, of=("self",))
         .select_related("restaurant")
-        .filter(pk__in={actor.member.pk, member.pk})
+        .filter(Q(pk__in={actor.member.pk, member.pk}) | _signed_in_owners())
         .order_by("pk")
     }
     current = rows.get(actor.member.pk)
@@ -40,17 +48,10 @@ def _lock_fresh(actor: Actor, member: StaffMember) -> tuple[Actor, StaffMember]:
 
 
 def _ensure_another_owner_remains(member: StaffMember) -> None:
-    """The last Owner who can sign in can be neither demoted nor removed, however requests race.
-
-    Owners still to claim their invitation do not count: they cannot sign in yet.
-    """
-    owners = list(
-        StaffMember.objects.select_for_update()
-        .filter(role=Role.OWNER, active=True, clerk_user_id__isnull=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if [pk for pk in owners if pk != member.pk] == []:
+    """The last Owner who can sign in can be neither demoted nor removed, however requests race
+    (:func:`_lock_fresh` holds every Owner's row)."""
+    owners = StaffMember.objects.filter(_signed_in_owners()).exclude(pk=member.pk)
+    if not owners.exists():
         raise ConflictError(
             "A restaurant always keeps at least one active Owner.", code="last_owner"
         )

@@ -41,8 +41,19 @@ class RestaurantAdmin(admin.ModelAdmin):
 class DeletionRecordAdmin(admin.ModelAdmin):
     """What each account purge removed: written by the purge only, never edited."""
 
-    list_display = ["restaurant_id", "slug", "requested_at", "purge_started_at", "purged_at"]
+    list_display = [
+        "restaurant_id",
+        "slug",
+        "requested_at",
+        "purge_started_at",
+        "purged_at",
+        "pending",
+    ]
     search_fields = ["slug"]
+
+    @admin.display(description="Pending outside the database")
+    def pending(self, obj: DeletionRecord) -> str:
+        return ", ".join(obj.pending_steps) or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -59,7 +59,7 @@ def deletion_status(restaurant: Restaurant) -> DeletionStatus:
 
 
 def _locked(actor: Actor) -> Restaurant:
-    return Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
+    return Restaurant.objects.locked(actor.restaurant.pk)
 
 
 def _refresh(actor: Actor, restaurant: Restaurant) -> None:

@@ -22,6 +22,17 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Helsinki).")
 
 
+class RestaurantManager(models.Manager["Restaurant"]):
+    def locked(self, pk: int, *, key_change: bool = False) -> Restaurant:
+        """The restaurant row, locked where the project's lock order puts it (level 3 in
+        nordkestrel/locks.py): after the job locks, before any other row and the audit chain.
+
+        ``FOR NO KEY UPDATE``: every other writer's new rows point at this row, and their
+        COMMIT checks it ``FOR KEY SHARE``, which this mode does not block. ``key_change``
+        (the slug or the organization changes) takes ``FOR UPDATE``, which does."""
+        return self.select_for_update(no_key=not key_change).get(pk=pk)
+
+
 class Restaurant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -76,6 +87,8 @@ class Restaurant(models.Model):
     hours_revision = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestaurantManager()
 
     class Meta:
         ordering = ["name"]
@@ -241,15 +254,30 @@ class DeletionRecord(models.Model):
     # Rows deleted per table ("orders.order": 1200, ...) and stored files deleted.
     row_counts = models.JSONField(default=dict, blank=True)
     files_deleted = models.PositiveIntegerField(default=0)
-    # What the purge steps outside the database did (e.g. the payment account's closure).
+    # What the purge steps outside the database did (e.g. the payment account's closure). A
+    # step's outcome lists under PENDING what it could not do yet (its third party was down).
     outcomes = models.JSONField(default=dict, blank=True)
+
+    PENDING = "pending"
 
     class Meta:
         ordering = ["-purge_started_at"]
 
     def __str__(self) -> str:
         state = f"purged {self.purged_at:%Y-%m-%d}" if self.purged_at else "purge in progress"
+        if pending := self.pending_steps:
+            state += f", {', '.join(pending)} pending"
         return f"restaurant {self.restaurant_id} ({self.slug}): {state}"
+
+    @property
+    def pending_steps(self) -> list[str]:
+        """The purge steps whose work outside the database is still to be done (e.g. the
+        Stripe account's closure while Stripe was down): later runs retry it alone."""
+        return [
+            name
+            for name, outcome in self.outcomes.items()
+            if isinstance(outcome, dict) and self.PENDING in outcome
+        ]
 
     @property
     def rows_deleted(self) -> int:

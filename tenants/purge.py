@@ -7,7 +7,9 @@ has passed. One restaurant's purge:
 1. begins: ``purge_started_at`` is set (the deletion can no longer be cancelled) and the
    :class:`~tenants.models.DeletionRecord` is written;
 2. runs the registered steps that reach outside the database, once each (the payments app
-   closes the Stripe account and forgets its webhook routing and events);
+   closes the Stripe account and forgets its webhook routing and events). A third party
+   that is down does not hold the purge up: the step records what it could not do as
+   pending, and a follow-up of the step retries that alone on later runs (step 6);
 3. deletes the rows of every tenant model (found generically: every ``TenantModel`` whose
    ``purged_with_restaurant`` is true, which leaves out the audit log), children before
    parents, in batches of :data:`BATCH_SIZE` rows, one transaction each, the record's counts
@@ -16,7 +18,10 @@ has passed. One restaurant's purge:
 5. ends in one transaction: the restaurant becomes ``deleted`` (a tombstone the audit log
    still refers to: its events hold the restaurant by a PROTECT key and outlive it for their
    own 12 months), its contact details are cleared, the record is completed and
-   ``restaurant.purged`` is audited.
+   ``restaurant.purged`` is audited;
+6. later runs retry, alone, what a step left pending (:func:`follow_up_pending`: the Stripe
+   account's closure while Stripe is down) until it is done. The data is gone on time
+   whatever a third party does: the security page promises a purge within 30 days.
 
 A purge interrupted anywhere (a crash, a deploy) leaves the restaurant ``pending_deletion``
 with ``purge_started_at`` set; the next run picks it up and continues where it stopped, since
@@ -43,6 +48,7 @@ from django.utils import timezone
 
 from audit import registry
 from audit import services as audit
+from nordkestrel import locks
 from tenants.context import tenant_context
 from tenants.models import DeletionRecord, Restaurant, TenantModel
 from tenants.selectors import forget_organization, forget_storefront_host
@@ -52,8 +58,6 @@ logger = logging.getLogger(__name__)
 # Rows per statement (and per transaction): no restaurant, however large, holds one huge
 # transaction or lock set.
 BATCH_SIZE = 5000
-# pg_try_advisory_lock(int, int): the first half names the lock's purpose.
-PURGE_LOCK_CLASS = 0x5052_4745  # "PRGE"
 # Storages that hold the project's own code assets, not restaurants' files.
 STATIC_STORAGES = frozenset({"staticfiles"})
 # Passes over the tables before giving up for this run (rows written while the purge ran,
@@ -84,20 +88,43 @@ class PurgeFailed(RuntimeError):
 # --- Steps outside the database, registered by the apps that own them ----------------------
 
 PurgeStep = Callable[[Restaurant], dict[str, Any]]
+FollowUp = Callable[[dict[str, Any]], dict[str, Any]]
 _steps: dict[str, PurgeStep] = {}
+_follow_ups: dict[str, FollowUp] = {}
+# The key of a step's outcome that lists what it left to do (present only while something is).
+PENDING = DeletionRecord.PENDING
 
 
 def register_step(name: str) -> Callable[[PurgeStep], PurgeStep]:
     """Register ``function(restaurant) -> outcome`` to run once per purge, before the rows go.
 
     A step is retried on the next run until it returns; its outcome (JSON, no personal data)
-    is kept in the deletion record, which also marks it as done.
+    is kept in the deletion record, which also marks it as done. A step whose third party is
+    down returns anyway, listing what is left under ``PENDING`` in its outcome, for its
+    follow-up (:func:`register_follow_up`): the purge never waits for a third party.
     """
 
     def decorate(function: PurgeStep) -> PurgeStep:
         if name in _steps:
             raise ValueError(f"Purge step {name!r} is already registered.")
         _steps[name] = function
+        return function
+
+    return decorate
+
+
+def register_follow_up(name: str) -> Callable[[FollowUp], FollowUp]:
+    """Register ``function(outcome) -> outcome`` to finish what step ``name`` left pending.
+
+    It gets the step's recorded outcome (the restaurant's data may be gone by then: what it
+    needs is in the outcome) and returns the new one, without ``PENDING`` once done; every
+    run calls it again while ``PENDING`` is there.
+    """
+
+    def decorate(function: FollowUp) -> FollowUp:
+        if name in _follow_ups:
+            raise ValueError(f"Purge follow-up {name!r} is already registered.")
+        _follow_ups[name] = function
         return function
 
     return decorate
@@ -181,7 +208,7 @@ def _quoted(model: type[models.Model]) -> tuple[str, str, str]:
 
 
 def _add_rows(record_pk: int, label: str, count: int) -> None:
-    record = DeletionRecord.objects.select_for_update().get(pk=record_pk)
+    record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
     record.row_counts[label] = int(record.row_counts.get(label, 0)) + count
     record.save(update_fields=["row_counts"])
 
@@ -290,26 +317,10 @@ def delete_files(restaurant_id: int) -> int:
 # --- One restaurant -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _purge_lock(restaurant_id: int) -> Iterator[bool]:
-    """A session lock (it spans the batches' transactions); False when another run holds it."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [PURGE_LOCK_CLASS, restaurant_id])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [PURGE_LOCK_CLASS, restaurant_id]
-                )
-
-
 @transaction.atomic
 def _begin(restaurant_id: int, now: datetime) -> DeletionRecord | None:
     """Mark the purge as begun (no cancel from now on); None if it is not due after all."""
-    restaurant = Restaurant.objects.select_for_update().get(pk=restaurant_id)
+    restaurant = Restaurant.objects.locked(restaurant_id)
     purge_after = restaurant.purge_after
     due = restaurant.status == Restaurant.Status.PENDING_DELETION
     if not due or purge_after is None or purge_after > now:
@@ -329,22 +340,28 @@ def _begin(restaurant_id: int, now: datetime) -> DeletionRecord | None:
     return record
 
 
+def _save_outcome(record_pk: int, name: str, outcome: dict[str, Any]) -> None:
+    with transaction.atomic():
+        locked = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
+        locked.outcomes[name] = outcome
+        locked.save(update_fields=["outcomes"])
+
+
 def _run_steps(restaurant: Restaurant, record: DeletionRecord) -> None:
     for name, step in _steps.items():
         if name in record.outcomes:
             continue
         outcome = step(restaurant)
-        with transaction.atomic():
-            locked = DeletionRecord.objects.select_for_update().get(pk=record.pk)
-            locked.outcomes[name] = outcome
-            locked.save(update_fields=["outcomes"])
+        _save_outcome(record.pk, name, outcome)
         record.outcomes[name] = outcome
 
 
 def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> DeletionRecord:
     with transaction.atomic():
-        restaurant = Restaurant.objects.select_for_update().get(pk=restaurant_id)
-        record = DeletionRecord.objects.select_for_update().get(pk=record_pk)
+        # FOR UPDATE: the organization (a unique key) is cleared. By now the restaurant
+        # takes no writes, so no writer's COMMIT waits on this row meanwhile.
+        restaurant = Restaurant.objects.locked(restaurant_id, key_change=True)
+        record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
         organization = restaurant.clerk_organization_id
         restaurant.status = Restaurant.Status.DELETED
         for name, value in CLEARED_FIELDS.items():
@@ -378,7 +395,8 @@ def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> De
 def purge_restaurant(restaurant_id: int, *, now: datetime | None = None) -> DeletionRecord | None:
     """Purge one restaurant if it is due; None when it is not (or another run is on it)."""
     now = now or timezone.now()
-    with _purge_lock(restaurant_id) as acquired:
+    # A session lock: it spans the batches' transactions.
+    with locks.session_lock(locks.RESTAURANT_PURGE, restaurant_id) as acquired:
         if not acquired:
             return None
         record = _begin(restaurant_id, now)
@@ -404,21 +422,56 @@ def purge_restaurant(restaurant_id: int, *, now: datetime | None = None) -> Dele
 class PurgeReport:
     purged: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    # Restaurants (purged earlier) whose pending work outside the database finished now, and
+    # those whose work is still pending (their third party is still down).
+    followed_up: list[int] = field(default_factory=list)
+    still_pending: list[int] = field(default_factory=list)
+
+
+def follow_up_pending(report: PurgeReport) -> None:
+    """Retry what purge steps left pending, each record's on its own; the data purge is not
+    run again. A follow-up that fails leaves its work pending for the next run."""
+    for name, follow_up in _follow_ups.items():
+        waiting = (
+            DeletionRecord.objects.filter(**{f"outcomes__{name}__has_key": PENDING})
+            .order_by("pk")
+            .values_list("pk", "restaurant_id")
+        )
+        for record_pk, restaurant_id in waiting:
+            with locks.session_lock(locks.RESTAURANT_PURGE, restaurant_id) as acquired:
+                if not acquired:
+                    continue  # a purge of it is running; the next run follows up
+                outcome = DeletionRecord.objects.get(pk=record_pk).outcomes[name]
+                try:
+                    outcome = follow_up(dict(outcome))
+                except Exception:
+                    logger.exception(
+                        "Purge follow-up %r of restaurant %s failed", name, restaurant_id
+                    )
+                else:
+                    _save_outcome(record_pk, name, outcome)
+            if PENDING in outcome:
+                report.still_pending.append(restaurant_id)
+            else:
+                report.followed_up.append(restaurant_id)
 
 
 def purge_due_restaurants(*, now: datetime | None = None) -> PurgeReport:
-    """The periodic job: purge every restaurant whose grace period is over.
+    """The periodic job: retry what earlier purges left pending, then purge every restaurant
+    whose grace period is over.
 
     Each restaurant is purged on its own; one failure does not stop the others, and is
     raised (as :class:`PurgeFailed`) once the rest are done, so the run is seen to fail.
+    Work left pending (a third party down) is no failure: it is reported and retried.
     """
     now = now or timezone.now()
+    report = PurgeReport()
+    follow_up_pending(report)
     due = list(
         Restaurant.objects.filter(status=Restaurant.Status.PENDING_DELETION, purge_after__lte=now)
         .order_by("purge_after", "pk")
         .values_list("pk", flat=True)
     )
-    report = PurgeReport()
     for restaurant_id in due:
         try:
             record = purge_restaurant(restaurant_id, now=now)
@@ -429,6 +482,8 @@ def purge_due_restaurants(*, now: datetime | None = None) -> PurgeReport:
             continue
         if record is not None:
             report.purged.append(restaurant_id)
+            if record.pending_steps:
+                report.still_pending.append(restaurant_id)
     if report.failed:
         raise PurgeFailed(f"Purge failed for restaurants {sorted(report.failed)}; see the log.")
     return report

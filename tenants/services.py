@@ -55,7 +55,7 @@ def restaurant_update_settings(*, actor: Actor, changes: dict[str, Any]) -> Rest
     if unknown:
         field = sorted(unknown)[0]
         raise InvalidInput(f"'{field}' cannot be changed here.", attr=field, code="read_only")
-    restaurant = Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
+    restaurant = Restaurant.objects.locked(actor.restaurant.pk)
     changed = [field for field, value in changes.items() if getattr(restaurant, field) != value]
     if any(field in SECURITY_SETTINGS for field in changed):
         actor.require(Scope.RESTAURANT_SECURITY)
@@ -91,7 +91,7 @@ def opening_hours_replace(
     """Replace the weekly schedule and the exceptions in one step."""
     actor.require(Scope.RESTAURANT_WRITE)
     # Concurrent replacements queue on the restaurant row instead of colliding.
-    Restaurant.objects.select_for_update().get(pk=actor.restaurant.pk)
+    Restaurant.objects.locked(actor.restaurant.pk)
     seen: set[tuple[int, time]] = set()
     for index, period in enumerate(weekly):
         _validate_period(period.get("opens"), period.get("closes"), f"weekly.{index}")

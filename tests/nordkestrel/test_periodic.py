@@ -13,8 +13,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from nordkestrel import periodic
-from nordkestrel.management.commands.run_periodic import LOCK_CLASS, LOCK_ID, Command
+from nordkestrel import locks, periodic
+from nordkestrel.management.commands.run_periodic import LOCK_ID, Command
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_a_run_while_another_holds_the_lock_exits_cleanly_without_running(probes
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_CLASS, LOCK_ID])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [locks.PERIODIC_RUN.number, LOCK_ID])
 
         assert exit_status() == 0
 

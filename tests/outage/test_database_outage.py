@@ -201,7 +201,7 @@ def test_a_checkout_cut_off_before_its_commit_leaves_nothing(web, pg_proxy, shop
     # Too slow: the checkout waits for a lock past the lock timeout, and is rolled back.
     with NumberLock(shop["restaurant"]):
         reply = checkout(web, shop, "cut")
-    assert_unavailable(reply)
+    assert_unavailable(reply, code="write_conflict")
     assert reply.seconds < ANSWERED_WITHIN
     assert_one_complete_order(shop, "first")
 

@@ -763,7 +763,7 @@ def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypat
         envelope = succeeded_event(stripe_stand_in, payment)
         waited = deliver(envelope)
         assert waited.status_code == 503
-        assert waited.json()["code"] == "database_unavailable"
+        assert waited.json()["code"] == "write_conflict"
         assert int(waited["Retry-After"]) >= 1
         stored = WebhookEvent.objects.get(event_id=envelope["id"])
         assert stored.processed_at is None

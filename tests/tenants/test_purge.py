@@ -486,21 +486,87 @@ def test_run_periodic_purges_what_is_due(
     assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
 
 
-def test_stripe_being_down_postpones_the_purge_to_the_next_run(
+def purge_while_stripe_is_down(stand_in: Any, restaurant: Restaurant) -> purge.PurgeReport:
+    for _ in range(3):  # the first try and the SDK's two retries
+        stand_in.fail(503, "api_error", "Stripe is unavailable.")
+    return purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
+
+
+def closure_requests(stand_in: Any) -> list[str]:
+    return [r.path for r in stand_in.requests if r.method == "DELETE"]
+
+
+def test_stripe_being_down_does_not_hold_up_the_purge(
+    roster, restaurants, populated, stripe_stand_in, django_capture_on_commit_callbacks
+):
+    ours, theirs = restaurants
+    theirs_rows = tenant_rows(theirs)
+    restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
+
+    report = purge_while_stripe_is_down(stripe_stand_in, restaurant)
+
+    # The data is purged on time all the same, and the run does not fail.
+    assert report.purged == [ours.pk]
+    assert report.still_pending == [ours.pk]
+    left = {label: n for label, n in tenant_rows(ours).items() if n and label not in AUDIT_TABLES}
+    assert left == {}
+    assert platform_rows(ours, "acct_ours") == {"routes": 0, "webhook_events": 0}
+    assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
+    assert tenant_rows(theirs) == theirs_rows
+    # The record says the account's closure is still to be done.
+    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    assert record.purged_at is not None
+    assert record.pending_steps == ["payments"]
+    payments = record.outcomes["payments"]
+    assert payments["pending"] == ["acct_ours"]
+    assert payments["stripe_accounts"]["acct_ours"].startswith("pending: ")
+    assert payments["webhook_events_deleted"] >= 1
+    assert "payments pending" in str(record)
+    assert closure_requests(stripe_stand_in) == ["/v1/accounts/acct_ours"] * 3
+
+
+def test_later_runs_retry_the_stripe_closure_alone_until_it_is_done(
     roster, restaurants, populated, stripe_stand_in, django_capture_on_commit_callbacks
 ):
     ours = restaurants[0]
-    before = tenant_rows(ours)
     restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
-    later = due(restaurant, timedelta(days=1))
-    for _ in range(3):  # the first try and the SDK's two retries
-        stripe_stand_in.fail(503, "api_error", "Stripe is unavailable.")
-    with pytest.raises(purge.PurgeFailed):
-        purge.purge_due_restaurants(now=later)
-    # Nothing of the data is gone yet, and no event routes to the restaurant any more.
-    assert tenant_rows(ours)["orders.order"] == before["orders.order"]
-    assert AccountRoute.objects.filter(restaurant=ours).count() == 0
+    purge_while_stripe_is_down(stripe_stand_in, restaurant)
+    purged = model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk))
+    events = audit_actions(ours)
 
-    assert purge.purge_due_restaurants(now=later).purged == [ours.pk]
+    # Stripe is still down at the next run: the closure stays pending.
+    for _ in range(3):
+        stripe_stand_in.fail(503, "api_error", "Stripe is unavailable.")
+    report = purge.purge_due_restaurants()
+    assert (report.purged, report.followed_up, report.still_pending) == ([], [], [ours.pk])
+    assert DeletionRecord.objects.get(restaurant_id=ours.pk).pending_steps == ["payments"]
+    assert len(closure_requests(stripe_stand_in)) == 6
+
+    # Stripe is back: the periodic job closes the account and records it.
+    output = io.StringIO()
+    call_command("run_periodic", "account-purge", stdout=output)
+    assert "account-purge: done (purged 0 restaurants; finished pending work of 1)" in (
+        output.getvalue()
+    )
+
     record = DeletionRecord.objects.get(restaurant_id=ours.pk)
     assert record.outcomes["payments"]["stripe_accounts"] == {"acct_ours": "closed"}
+    assert "pending" not in record.outcomes["payments"]
+    assert record.pending_steps == []
+    assert closure_requests(stripe_stand_in) == ["/v1/accounts/acct_ours"] * 7
+    # Only the closure ran again: the purge itself is done and stays as it was.
+    after = model_to_dict(record)
+    assert {key: after[key] for key in after if key != "outcomes"} == {
+        key: purged[key] for key in purged if key != "outcomes"
+    }
+    assert (
+        record.outcomes["payments"]["webhook_events_deleted"]
+        == purged["outcomes"]["payments"]["webhook_events_deleted"]
+    )
+    assert audit_actions(ours) == events
+    assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
+
+    # Nothing is left to retry: later runs do not call Stripe.
+    report = purge.purge_due_restaurants()
+    assert (report.followed_up, report.still_pending) == ([], [])
+    assert len(closure_requests(stripe_stand_in)) == 7

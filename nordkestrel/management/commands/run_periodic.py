@@ -12,12 +12,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from nordkestrel import locks
 from nordkestrel.periodic import registered_jobs
 
 logger = logging.getLogger("nordkestrel.periodic")
 
-# pg_try_advisory_lock(int, int): the first half names the lock's purpose ("PERD").
-LOCK_CLASS = 0x5045_5244
+# The one key of the periodic run's lock: one run at a time, platform-wide.
 LOCK_ID = 1
 
 
@@ -31,10 +31,7 @@ def exclusive_run() -> Iterator[bool]:
     """
     session = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        with session.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, LOCK_ID])
-            row = cursor.fetchone()
-        yield bool(row and row[0])
+        yield locks.try_session_lock(locks.PERIODIC_RUN, LOCK_ID, connection=session)
     finally:
         session.close()
 

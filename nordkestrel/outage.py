@@ -48,7 +48,7 @@ logger = logging.getLogger("nordkestrel.outage")
 DATABASE_DETAIL = "The service cannot reach its database right now. Please try again shortly."
 WRITE_CONFLICT_DETAIL = (
     "Another change was being saved at the same moment, so nothing of this one was saved. "
-    "Send it again."
+    "Please try again."
 )
 CHANGED_MEANWHILE_DETAIL = (
     "Something this change refers to was changed or removed at the same moment, so nothing "

@@ -5,7 +5,10 @@ A delivery goes through these steps:
 1. ``POST`` only (405), a body of at most 1 MB (413; Stripe's events are a few kB), and the
    signature checked over the raw body with the endpoint's own secret (the platform's or the
    Connect one) and a 300 s tolerance. A bad signature, a stale timestamp, an altered body, a
-   missing header or a body that is not an event answers 400 and stores nothing.
+   missing header or a body that is not an event answers 400 and stores nothing. The body is
+   parsed by ``nordkestrel.safejson``, never by the SDK: correctly signed JSON nested deeper
+   than 64 levels, ``NaN`` or a number too long to read is a 400 too, as is an event without
+   its id, or of a handled type whose object has no id.
 2. The event is stored in its own transaction (``WebhookEvent.event_id`` is unique; a
    duplicate, even one racing the first delivery, finds the stored row), so it is kept
    whatever happens to its processing.
@@ -27,11 +30,15 @@ Outcomes, each noted on the stored event and acknowledged with 200:
 - an account we have no route for: left unprocessed, so that a delivery after the account
   is routed (Stripe's resend) still applies it.
 
-A handler that raises rolls back its effect with the mark: the event stays unprocessed, the
-failure is logged with the event id, and the answer is a 500 with no detail, so Stripe
-retries the delivery (for up to three days) and the retry processes it. Processing waits at
-most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its transaction); a longer wait
-fails the same way.
+A handler that finds the event's object malformed (``gateway.MalformedEvent``: a
+PaymentIntent without its amount) rolls back, the stored event is removed and the answer is
+a 400: no retry could apply it.
+
+A handler that raises anything else rolls back its effect with the mark: the event stays
+unprocessed, the failure is logged with the event id, and the answer is a 500 with no
+detail, so Stripe retries the delivery (for up to three days) and the retry processes it.
+Processing waits at most ``LOCK_TIMEOUT`` for a row lock (``lock_timeout`` for its
+transaction); a longer wait fails the same way.
 """
 
 from __future__ import annotations
@@ -101,6 +108,8 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         return _error(
             400, "invalid_signature", "The signature, timestamp or payload does not check out."
         )
+    except gateway.MalformedEvent as malformed:
+        return _error(malformed.status, malformed.code, malformed.detail)
     fields = _stored_fields(event)
     if fields is None:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
@@ -113,6 +122,15 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
         _process(stored.pk)
+    except gateway.MalformedEvent as malformed:
+        # Signed, but its object is not what its type says: no retry can apply it, so it is
+        # refused and not kept (a later, corrected delivery of the same id is stored anew).
+        logger.warning(
+            "Stripe event refused: its object is malformed",
+            extra={"event_id": stored.event_id, "event_type": stored.type},
+        )
+        WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).delete()
+        return _error(malformed.status, malformed.code, malformed.detail)
     except Exception:
         logger.exception(
             "Stripe event not processed; Stripe will retry it",
@@ -141,6 +159,11 @@ def _stored_fields(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         return None
+    object_id = data["object"].get("id")
+    if handler_for(event_type) is not None and not (
+        isinstance(object_id, str) and 0 < len(object_id) <= 255
+    ):
+        return None  # every object a handler reads (intent, charge, refund, ...) has an id
     if not _storable(event):
         return None
     return {

@@ -113,8 +113,7 @@ class DashboardView(View):
                     return response
                 return self.refuse(request, rejected.detail)
             request.restaurant = self.actor.restaurant  # type: ignore[attr-defined]
-            scope_needed = self.scopes.get((request.method or "").lower())
-            if scope_needed is None or not self.actor.has(scope_needed):
+            if not self.allows((request.method or "").lower()):
                 return self.refuse(request, "Your role does not give access to this page.")
             # Templates show times in the restaurant's zone (|date converts to the active one).
             with timezone.override(self.actor.restaurant.zone):
@@ -135,6 +134,17 @@ class DashboardView(View):
         add_never_cache_headers(page)
         patch_cache_control(page, private=True)
         return page
+
+    def allows(self, method: str) -> bool:
+        """Whether the signed-in member may send ``method`` here: HEAD as GET, OPTIONS with
+        any of the page's scopes; a method the page has no handler for goes on to Django's
+        405."""
+        if method == "options":
+            return any(self.actor.has(scope) for scope in self.scopes.values())
+        scope = self.scopes.get("get" if method == "head" else method)
+        if scope is None:
+            return not hasattr(self, method)
+        return self.actor.has(scope)
 
     def refuse(self, request: HttpRequest, detail: str) -> HttpResponse:
         return render(

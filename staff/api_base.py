@@ -23,6 +23,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from nordkestrel.errors import PermissionDeniedError
 from nordkestrel.ratelimit import auth_failures
 from staff.auth import Actor, authenticate_token
 from staff.clerk import TokenRejected
@@ -93,11 +94,17 @@ class HasDeclaredScope(BasePermission):
         actor = request.user
         if not isinstance(actor, Actor):
             raise exceptions.NotAuthenticated()
-        scope = view.scopes.get(request.method.lower() if request.method else "")
-        if scope is None:  # HEAD / OPTIONS follow GET
-            scope = view.scopes.get("get")
+        method = (request.method or "").lower()
+        if method == "options":
+            # What the view accepts is told to a member who may use any of its methods.
+            if not any(actor.has(scope) for scope in view.scopes.values()):
+                raise PermissionDeniedError("Your role does not allow this.")
+            return True
+        scope = view.scopes.get("get" if method == "head" else method)
         if scope is None:
-            return False
+            # A method the view does not answer is DRF's 405 (no handler runs); one it answers
+            # without a declared scope is refused.
+            return not hasattr(view, method)
         actor.require(scope)
         # A restaurant pending deletion is read-only, except what its view allows (exports,
         # cancelling the deletion).

@@ -31,10 +31,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, path
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from customers.consent import consent_token
 from customers.models import Customer
@@ -288,3 +293,64 @@ def test_no_route_answers_a_5xx(area, transactional_db, stripe_stand_in, setting
         cache.clear()
         failures.extend(f"{route}: {failure}" for failure in knock(route, world))
     assert not failures, "\n".join(failures)
+
+
+# --- the walk itself catches each way a 500 comes out --------------------------------------
+
+
+class _RaisingApiView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        raise RuntimeError("unexpected")
+
+
+def _raising_page(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("unexpected")
+
+
+def _stream_that_breaks(request: HttpRequest) -> StreamingHttpResponse:
+    def rows() -> Iterator[bytes]:
+        yield b"first row\n"
+        raise RuntimeError("broke mid-stream")
+
+    return StreamingHttpResponse(rows())
+
+
+def _answers_502(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("upstream", status=502)
+
+
+def _api_error_not_in_shape(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("nope", status=400)
+
+
+urlpatterns = [
+    path("api/raises", _RaisingApiView.as_view()),
+    path("raises", _raising_page),
+    path("stream", _stream_that_breaks),
+    path("bad-gateway", _answers_502),
+    path("api/unshaped", _api_error_not_in_shape),
+    path("fine", lambda request: HttpResponse("ok")),
+]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(
+    ("template", "found"),
+    [
+        ("api/raises", "GET /api/raises (anonymous, junk JSON): 500"),
+        ("raises", "GET /raises (anonymous, empty body): 500"),
+        ("stream", "GET /stream (anonymous, empty body): the streamed body raised"),
+        ("bad-gateway", "GET /bad-gateway (anonymous, junk JSON): 502"),
+        ("api/unshaped", "GET /api/unshaped (the Owner, empty body): 400 is not JSON"),
+        ("fine", None),
+    ],
+)
+def test_the_walk_reports_a_5xx_however_django_produces_it(template, found, db):
+    route = Route(None, template, None, regex=False)
+    reported = list(knock(route, World()))
+    if found is None:
+        assert reported == []
+    else:
+        assert any(line.startswith(found) for line in reported), reported

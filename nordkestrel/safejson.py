@@ -1,10 +1,10 @@
-"""JSON from outside, read with bounds: every body, file and token the product parses.
+"""JSON from outside, read with bounds: API bodies, Stripe events, import files, cursors.
 
 ``json.loads`` recurses once per level of nesting, so ``[[[[...`` 100,000 deep raises
 ``RecursionError`` (in the parser or in whatever walks the result next: a serializer, the
 Stripe SDK), and it reads whatever size it is given. ``loads`` checks the size first, then
-the nesting with a loop that never recurses, and only then parses, so a document that gets
-through is one every later step can walk. Each refusal is a ``JSONRefused`` (a
+the nesting without recursing (``check_depth``), and only then parses, so a document that
+gets through is one every later step can walk. Each refusal is a ``JSONRefused`` (a
 ``ValueError``) carrying the status, code and detail of its answer in the error shape.
 """
 
@@ -102,8 +102,7 @@ def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = M
         return json.loads(text, parse_constant=_strict_constant)
     except JSONRefused:
         raise
-    except (ValueError, RecursionError) as error:
-        # RecursionError cannot come from nesting checked above; kept as a last guard.
+    except ValueError as error:  # malformed, or a number too long to convert
         raise JSONRefused(f"The JSON is malformed: {error}") from None
 
 

@@ -348,9 +348,10 @@ def create_instant_payout(
 def verify_event(payload: bytes, signature: str | None, *, secret: str) -> dict[str, Any]:
     """The event, once its signature over the raw body and its timestamp (300 s) check out.
 
-    The SDK only checks the signature; the body is parsed here, with the product's bounds
-    (``nordkestrel.safejson``: nesting, size, strict JSON), so no body, signed or not, can
-    make a parser recurse. A body that is not a JSON object is ``MalformedEvent``.
+    The SDK only checks the signature over the raw bytes; an unsigned body is never parsed,
+    and a signed one is parsed here with the product's bounds (``nordkestrel.safejson``:
+    nesting, size, strict JSON), never by recursion. A signed body that is not a JSON object
+    is ``MalformedEvent``.
     """
     if not secret:
         raise SignatureError("No webhook secret is configured for this endpoint.")

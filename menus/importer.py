@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ from audit import services as audit
 from menus import money, services
 from menus.models import Category, CategoryItem, Item, ItemModifierGroup, Menu, Modifier
 from menus.models import ModifierGroup as Group
-from nordkestrel import locks
+from nordkestrel import locks, safejson
 from nordkestrel.errors import InvalidInput
 from nordkestrel.text import storable
 from staff.auth import Actor
@@ -207,8 +206,10 @@ def _list(value: Any, attr: str) -> list[Any]:
 
 def _parse_json(text: str) -> ImportData:
     try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):
+        document = safejson.loads(text, max_bytes=MAX_BYTES)
+    except safejson.JSONTooDeep as refused:
+        _fail(refused.detail, FILE_ATTR, "too_deep")
+    except safejson.JSONRefused:
         _fail("The file is not valid JSON.", FILE_ATTR, "invalid_json")
     root = _object(document, "", {"menus"}, {"modifier_groups"})
     menus = [_json_menu(raw, f"menus.{n}.") for n, raw in enumerate(_list(root["menus"], "menus"))]

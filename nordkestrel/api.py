@@ -13,6 +13,7 @@ from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -50,6 +51,11 @@ def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, A
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    # Errors are JSON whatever the view renders otherwise (the schema's YAML, the docs page).
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     headers: dict[str, str] = {}
     if isinstance(exc, RequestDataTooBig):
         set_rollback()

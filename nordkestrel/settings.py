@@ -476,6 +476,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["nordkestrel.parsers.JSONParser"],
+    # OPTIONS describes the view only: never its serializer or an object (nordkestrel/metadata.py).
+    "DEFAULT_METADATA_CLASS": "nordkestrel.metadata.ViewDescription",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "nordkestrel.api.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 
+from nordkestrel import safejson
+
 if TYPE_CHECKING:
     import stripe
 
@@ -42,7 +44,18 @@ class GatewayError(Exception):
 
 
 class SignatureError(Exception):
-    """A webhook whose signature, timestamp or body does not check out."""
+    """A webhook whose signature or timestamp does not check out."""
+
+
+class MalformedEvent(ValueError):
+    """A signed webhook whose body or object cannot be read as the event it claims to be:
+    processing it can never succeed, so it is refused (400), not retried."""
+
+    def __init__(self, detail: str, *, code: str = "invalid_event", status: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.status = status
 
 
 # Seconds to connect and to wait for each answer. The SDK's default (80 s, per attempt) would
@@ -164,23 +177,44 @@ class Intent:
 
 
 def intent_from(obj: Any) -> Intent:
-    """An Intent from a PaymentIntent object (the SDK's, or an event's payload)."""
+    """An Intent from a PaymentIntent object (the SDK's, or an event's payload); one without
+    the fields an intent has (its id, status, amount, currency) is ``MalformedEvent``."""
     import stripe
 
     if isinstance(obj, stripe.StripeObject):
         obj = obj.to_dict()
     charge = obj.get("latest_charge") or ""
-    if not isinstance(charge, str):
-        charge = charge.get("id", "")
+    if isinstance(charge, dict):
+        charge = charge.get("id") or ""
+    intent_id, status, currency = obj.get("id"), obj.get("status"), obj.get("currency")
+    amount, received = obj.get("amount"), obj.get("amount_received") or 0
+    if not (
+        _text(intent_id, 255)
+        and _text(status, 40)
+        and _text(currency, 3)
+        and _text(charge, 255, empty=True)
+        and _amount(amount)
+        and _amount(received)
+    ):
+        raise MalformedEvent("The PaymentIntent lacks its id, status, amount or currency.")
     return Intent(
-        id=str(obj["id"]),
+        id=intent_id,
         client_secret=str(obj.get("client_secret") or ""),
-        status=str(obj["status"]),
-        amount=int(obj["amount"]),
-        currency=str(obj["currency"]).upper(),
-        charge_id=str(charge),
-        amount_received=int(obj.get("amount_received") or 0),
+        status=status,
+        amount=amount,
+        currency=currency.upper(),
+        charge_id=charge,
+        amount_received=received,
     )
+
+
+def _text(value: Any, longest: int, *, empty: bool = False) -> bool:
+    return isinstance(value, str) and (empty or bool(value)) and len(value) <= longest
+
+
+def _amount(value: Any) -> bool:
+    """An amount in minor units that PostgreSQL's bigint holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def create_payment_intent(
@@ -312,18 +346,27 @@ def create_instant_payout(
 
 
 def verify_event(payload: bytes, signature: str | None, *, secret: str) -> dict[str, Any]:
-    """The event, once its signature over the raw body and its timestamp (300 s) check out."""
+    """The event, once its signature over the raw body and its timestamp (300 s) check out.
+
+    The SDK only checks the signature over the raw bytes; an unsigned body is never parsed,
+    and a signed one is parsed here with the product's bounds (``nordkestrel.safejson``:
+    nesting, size, strict JSON), never by recursion. A signed body that is not a JSON object
+    is ``MalformedEvent``.
+    """
     if not secret:
         raise SignatureError("No webhook secret is configured for this endpoint.")
     import stripe
 
     try:
-        event = stripe.Webhook.construct_event(
+        stripe.WebhookSignature.verify_header(
             payload, signature or "", secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
         )
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise SignatureError(str(error)) from None
-    except (AttributeError, TypeError):
-        # Signed, but JSON that is not an object (a list, a string, null): no event.
-        raise SignatureError("The payload is not an event object.") from None
-    return event.to_dict()
+    try:
+        event = safejson.loads(payload)
+    except safejson.JSONRefused as refused:
+        raise MalformedEvent(refused.detail, code=refused.code, status=refused.status) from None
+    if not isinstance(event, dict):
+        raise MalformedEvent("The payload is not an event object.")
+    return event

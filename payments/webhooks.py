@@ -5,7 +5,10 @@ A delivery goes through these steps:
 1. ``POST`` only (405), a body of at most 1 MB (413; Stripe's events are a few kB), and the
    signature checked over the raw body with the endpoint's own secret (the platform's or the
    Connect one) and a 300 s tolerance. A bad signature, a stale timestamp, an altered body, a
-   missing header or a body that is not an event answers 400 and stores nothing.
+   missing header or a body that is not an event answers 400 and stores nothing. The body is
+   parsed by ``nordkestrel.safejson``, never by the SDK: correctly signed JSON nested deeper
+   than 64 levels, ``NaN`` or a number too long to read is a 400 too, as is an event without
+   its id, or of a handled type whose object has no id.
 2. The event is stored in its own transaction (``WebhookEvent.event_id`` is unique; a
    duplicate, even one racing the first delivery, finds the stored row), so it is kept
    whatever happens to its processing.
@@ -17,8 +20,10 @@ for its row: it is kept, and applied here when the row appears, so Stripe need n
 again. A handler that raises (or a lock waited for too long) rolls back its effect with the
 mark: the event stays unprocessed, the failure is logged with the event id, and the answer is
 a 500 with no detail, so Stripe retries the delivery (for up to three days) and the retry
-processes it. A lock waited for too long, or a database that is down or too slow,
-answers 503 ``database_unavailable`` with ``Retry-After`` instead.
+processes it. A handler that finds the event's object malformed (``gateway.MalformedEvent``:
+a PaymentIntent without its amount) rolls back, the stored event is removed and the answer
+is a 400: no retry could apply it. A lock waited for too long answers 503 ``write_conflict``,
+and a database that is down or too slow 503 ``database_unavailable``, with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from nordkestrel.errors import error_body
 from nordkestrel.outage import unavailable
 from nordkestrel.text import storable
 from payments import gateway, inbox
+from payments.handlers import handler_for
 from payments.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -82,6 +88,8 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         return _error(
             400, "invalid_signature", "The signature, timestamp or payload does not check out."
         )
+    except gateway.MalformedEvent as malformed:
+        return _error(malformed.status, malformed.code, malformed.detail)
     fields = _stored_fields(event)
     if fields is None:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
@@ -94,6 +102,15 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
         inbox.process(stored.pk)
+    except gateway.MalformedEvent as malformed:
+        # Signed, but its object is not what its type says: no retry can apply it, so it is
+        # refused and not kept (a later, corrected delivery of the same id is stored anew).
+        logger.warning(
+            "Stripe event refused: its object is malformed",
+            extra={"event_id": stored.event_id, "event_type": stored.type},
+        )
+        WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).delete()
+        return _error(malformed.status, malformed.code, malformed.detail)
     except Exception as error:
         logger.exception(
             "Stripe event not processed; Stripe will retry it",
@@ -126,6 +143,11 @@ def _stored_fields(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
         return None
+    object_id = data["object"].get("id")
+    if handler_for(event_type) is not None and not (
+        isinstance(object_id, str) and 0 < len(object_id) <= 255
+    ):
+        return None  # every object a handler reads (intent, charge, refund, ...) has an id
     if not _storable(event):
         return None
     return {

@@ -136,23 +136,28 @@ def admit(request: HttpRequest, door: FrontDoor, scope: TenantScope) -> Actor | 
     return None
 
 
-def scope_for(scopes: Mapping[str, Scope], method: str) -> Scope | None:
-    """The scope declared for ``method``. Any other method (HEAD, OPTIONS, one the view does
-    not answer) needs GET's: every handler declares its own, so a method without one runs no
-    handler of the view and a reader learns it is not allowed (405)."""
-    return scopes.get(method.lower()) or scopes.get("get")
-
-
 class NoDeclaredScope(PermissionDeniedError):
-    """A method the view declares no scope for, nor one for GET: nobody may use it."""
+    """A handler the view declares no scope for: nobody may use it."""
 
 
 def authorize(actor: Actor, view: AccessChecked, method: str) -> None:
     """Require the view's scope for ``method``, then refuse a write to a closing restaurant
-    unless the view allows it."""
-    scope = scope_for(view.scopes, method)
+    unless the view allows it.
+
+    HEAD needs GET's scope. OPTIONS (what the view accepts, nothing of its data) is told to
+    a member who may use any of the view's methods. A method the view has no handler for
+    runs nothing of it: it goes on to the 405 that names the allowed methods, which the
+    route alone reveals."""
+    method = method.lower()
+    if method == "options":
+        if not any(actor.has(scope) for scope in view.scopes.values()):
+            raise PermissionDeniedError("Your role does not allow this.")
+        return
+    scope = view.scopes.get("get" if method == "head" else method)
     if scope is None:
-        raise NoDeclaredScope("You do not have permission to perform this action.")
+        if method in HANDLERS and callable(getattr(view, method, None)):
+            raise NoDeclaredScope("You do not have permission to perform this action.")
+        return
     actor.require(scope)
     # A restaurant pending deletion is read-only, except what its view allows (exports,
     # cancelling the deletion).

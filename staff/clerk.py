@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import http.client
 import ipaddress
-import json
 import logging
 import secrets
 import threading
@@ -29,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from nordkestrel import safejson
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +128,11 @@ def _fetch_jwks(url: str) -> dict[str, jwt.PyJWK]:
             body = response.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:
             raise _KeysUnavailable("the JWKS answer is too large")
-        document = json.loads(body)
+        document = safejson.loads(body, max_bytes=MAX_JWKS_BYTES)
         if not isinstance(document, dict):
             raise _KeysUnavailable("the JWKS answer is not a JSON object")
         key_set = jwt.PyJWKSet.from_dict(document)
-    except (OSError, http.client.HTTPException, ValueError, RecursionError) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise _KeysUnavailable(f"fetching the JWKS failed: {type(error).__name__}") from error
     except jwt.PyJWTError as error:
         raise _KeysUnavailable("the JWKS holds no usable key") from error

@@ -144,6 +144,8 @@ class TestSearch:
             ({"cursor": cursor(i=0)}, "cursor"),
             ({"cursor": cursor(i=True)}, "cursor"),
             ({"cursor": cursor(b="yes")}, "cursor"),
+            ({"cursor": base64.urlsafe_b64encode(b"[" * 370).decode()}, "cursor"),
+            ({"cursor": base64.urlsafe_b64encode(b'{"t": NaN}').decode()}, "cursor"),
         ],
     )
     def test_bad_input_is_a_400_naming_the_parameter(self, manager, params, attr):

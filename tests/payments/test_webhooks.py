@@ -294,6 +294,135 @@ def test_an_oversized_body_is_refused(stripe_stand_in):
     assert WebhookEvent.objects.count() == 0
 
 
+def _without_id(envelope: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in envelope.items() if k != "id"}).encode()
+
+
+def _deep_in_object(envelope: dict[str, Any]) -> bytes:
+    """A real event whose object carries one field nested 100,000 levels deep."""
+    payload = json.dumps(envelope).encode()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    return payload.replace(
+        b'"object": "payment_intent"', b'"object": "payment_intent", "x": ' + deep
+    )
+
+
+MALFORMED_SIGNED = {
+    # Each is signed with the endpoint's real secret: only its content is wrong.
+    "nested 100,000 deep": lambda envelope: b"[" * 100_000,
+    "nested 100,000 deep and closed": lambda envelope: b"[" * 100_000 + b"]" * 100_000,
+    "an object nested 100,000 deep": lambda envelope: b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "an event with a field nested 100,000 deep": _deep_in_object,
+    "an event nested just past the limit": lambda envelope: (
+        json.dumps(
+            {**envelope, "data": {"object": {**envelope["data"]["object"], "x": [[[]]] * 1}}}
+        )
+        .encode()
+        .replace(b"[[[]]]", b"[" * 70 + b"]" * 70)
+    ),
+    "an event without an id": _without_id,
+    "an event whose id is null": lambda envelope: json.dumps({**envelope, "id": None}).encode(),
+    "an event whose id is a number": lambda envelope: json.dumps({**envelope, "id": 7}).encode(),
+    "an event without data": lambda envelope: json.dumps(
+        {k: v for k, v in envelope.items() if k != "data"}
+    ).encode(),
+    "NaN in an event": lambda envelope: (
+        json.dumps(envelope).encode().replace(b'"pending_webhooks": 1', b'"pending_webhooks": NaN')
+    ),
+    "a number too long to convert": lambda envelope: (
+        json.dumps(envelope)
+        .encode()
+        .replace(b'"pending_webhooks": 1', b'"pending_webhooks": ' + b"9" * 5000)
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ["platform", "connect"])
+@pytest.mark.parametrize("case", list(MALFORMED_SIGNED))
+def test_a_signed_but_malformed_event_is_a_400_and_nothing_is_stored(
+    restaurants, stripe_stand_in, payment, endpoint, case
+):
+    """Stripe retries anything but a 2xx for three days: a body that can never be processed
+    is refused once, in the error shape, and nothing is stored or changed."""
+    ours = restaurants[0]
+    envelope = succeeded_event(stripe_stand_in, payment)
+
+    response = Client(raise_request_exception=False).post(
+        **signed(MALFORMED_SIGNED[case](envelope), endpoint)
+    )
+
+    assert response.status_code == 400, response.content[:300]
+    body = response.json()
+    assert set(body) == {"type", "code", "detail", "attr"}
+    assert body["code"] in {"invalid_event", "too_deep", "invalid_json"}
+    assert WebhookEvent.objects.count() == 0
+    assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT
+    assert order_state(ours, payment)["payment"] == Payment.Status.REQUIRES_PAYMENT
+
+
+def _intent_without(*fields: str):
+    def make(envelope: dict[str, Any]) -> bytes:
+        obj = {k: v for k, v in envelope["data"]["object"].items() if k not in fields}
+        return json.dumps({**envelope, "data": {"object": obj}}).encode()
+
+    return make
+
+
+def _intent_with(**changes: Any):
+    def make(envelope: dict[str, Any]) -> bytes:
+        obj = {**envelope["data"]["object"], **changes}
+        return json.dumps({**envelope, "data": {"object": obj}}).encode()
+
+    return make
+
+
+MALFORMED_OBJECTS = {
+    "without its id": _intent_without("id"),
+    "with a null id": _intent_with(id=None),
+    "without its amount": _intent_without("amount"),
+    "with an amount in words": _intent_with(amount="twelve"),
+    "with an amount out of range": _intent_with(amount=10**30),
+    "without its status": _intent_without("status"),
+    "with a currency that is a list": _intent_with(currency=["eur"]),
+    "with a charge that is a list": _intent_with(latest_charge=["ch_1"]),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", list(MALFORMED_OBJECTS))
+def test_a_signed_payment_intent_event_it_cannot_read_is_a_400(
+    restaurants, stripe_stand_in, payment, case
+):
+    """A handled event whose object lacks what the handler reads can never be applied: a 400
+    once, nothing kept, rather than a 500 that Stripe retries for three days."""
+    ours = restaurants[0]
+    envelope = succeeded_event(stripe_stand_in, payment)
+
+    response = Client(raise_request_exception=False).post(
+        **signed(MALFORMED_OBJECTS[case](envelope))
+    )
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["code"] == "invalid_event"
+    assert WebhookEvent.objects.count() == 0
+    assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT
+    # The well-formed delivery of the same event still applies.
+    assert deliver(envelope).status_code == 200
+    assert order_state(ours, payment)["order"] == Status.PLACED
+
+
+@pytest.mark.django_db
+def test_a_deep_body_is_refused_before_its_signature_is_even_read(stripe_stand_in):
+    """Unsigned, the deep body is a 400 like any other unsigned one: never a 500."""
+    response = Client(raise_request_exception=False).post(
+        reverse("stripe-webhook-connect"), data=b"[" * 100_000, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
 @pytest.mark.parametrize("endpoint", ["platform", "connect"])

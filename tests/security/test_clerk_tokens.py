@@ -238,6 +238,26 @@ def test_a_genuine_token_is_accepted(clerk_key, jwks_server):
     assert jwks_server.request_count == 1
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 10_000,
+        b"[" * 5_000 + b"]" * 5_000,
+        b'{"alg":' * 5_000 + b'"RS256"' + b"}" * 5_000,
+        b'{"alg": "RS256", "x": ' + b"[" * 65 + b"]" * 65 + b"}",
+        b'{"alg": "RS256", "kid": NaN}',
+    ],
+    ids=["arrays", "arrays closed", "objects", "just past the limit", "NaN"],
+)
+def test_a_header_nested_too_deep_is_an_invalid_token(header, clerk_key, jwks_server):
+    """The header is read before any signature is checked: nesting there must be refused,
+    not parsed by recursion (a RecursionError would be a 500 on every endpoint)."""
+    token = f"{b64url(header)}.{b64url(json.dumps(session_claims()).encode())}.{b64url(b'x')}"
+    error = rejected(token)
+    assert (error.status, error.code) == (401, "invalid_token")
+    assert jwks_server.request_count == 0
+
+
 # --- 1.2 RS256 only -------------------------------------------------------------------------
 
 
@@ -430,7 +450,13 @@ def test_a_failing_jwks_with_no_cached_keys_gives_401(clerk_key, jwks_server):
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>not json</html>", b"[]", b'{"keys": []}', b'{"keys": [{"kty": "oct", "k": "AA"}]}'],
+    [
+        b"<html>not json</html>",
+        b"[]",
+        b'{"keys": []}',
+        b'{"keys": [{"kty": "oct", "k": "AA"}]}',
+        b'{"keys": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
 )
 def test_a_jwks_without_usable_keys_gives_401(body, clerk_key, jwks_server):
     jwks_server.serve(200, body, {"Content-Type": "application/json"})

@@ -146,8 +146,9 @@ def authorize(actor: Actor, view: AccessChecked, method: str) -> None:
 
     HEAD needs GET's scope. OPTIONS (what the view accepts, nothing of its data) is told to
     a member who may use any of the view's methods. A method the view has no handler for
-    runs nothing of it: it goes on to the 405 that names the allowed methods, which the
-    route alone reveals."""
+    runs nothing of it: whoever may read the view (GET's scope, or any of its scopes where
+    it has no GET) goes on to the 405 that names the allowed methods; anyone else is
+    refused as for any other method."""
     method = method.lower()
     if method == "options":
         if not any(actor.has(scope) for scope in view.scopes.values()):
@@ -157,6 +158,11 @@ def authorize(actor: Actor, view: AccessChecked, method: str) -> None:
     if scope is None:
         if method in HANDLERS and callable(getattr(view, method, None)):
             raise NoDeclaredScope("You do not have permission to perform this action.")
+        reader = view.scopes.get("get")
+        if reader is not None:
+            actor.require(reader)
+        elif not any(actor.has(declared) for declared in view.scopes.values()):
+            raise PermissionDeniedError("Your role does not allow this.")
         return
     actor.require(scope)
     # A restaurant pending deletion is read-only, except what its view allows (exports,

@@ -16,8 +16,8 @@ from menus.image_api import check_upload_rate
 from menus.image_services import item_set_image
 from menus.images import image_url
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
-from menus.money import to_major, to_minor
 from nordkestrel.errors import DomainError, InvalidInput
+from nordkestrel.money import to_major, to_minor
 from staff.roles import Scope
 
 

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from dashboard.base import DashboardView
 from dashboard.order_views import SeeOther
-from menus.money import exponent, to_major
 from nordkestrel.errors import DomainError, PermissionDeniedError
+from nordkestrel.money import exponent, to_major
 from orders.models import Order
 from payments import money
 from payments.models import Dispute

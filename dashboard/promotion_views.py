@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.base import DashboardView
-from menus.money import to_major, to_minor
 from nordkestrel.errors import DomainError
+from nordkestrel.money import to_major, to_minor
 from promotions import services
 from promotions.models import Promotion, Redemption
 from staff.auth import Actor

@@ -22,7 +22,7 @@ quotes and line breaks inside a cell) is COPY's own ``FORMAT csv``.
 
 from __future__ import annotations
 
-from menus.money import ZERO_DECIMAL
+from nordkestrel.money import ZERO_DECIMAL
 
 # chr() of a constant is folded once by the planner, not evaluated per row.
 _FORMULA_STARTS = "'=', '+', '-', '@', chr(9), chr(13)"

@@ -9,7 +9,7 @@ time. The import is one service (scope menus:write, one transaction, one audit e
 validates with the draft services' validators and writes in bulk.
 
 CSV prices: a whole number is minor units ("1250" is 12.50 EUR); a number with a decimal
-point is major units, converted with the currency's exponent from menus.money (0 for JPY,
+point is major units, converted with the currency's exponent from nordkestrel.money (0 for JPY,
 KRW and the other currencies without minor units, 2 for the rest): "12.50" is 1250 in EUR
 and refused in JPY, where "1250" and "1250.00" both mean ¥1250.
 """
@@ -32,10 +32,10 @@ from django.utils import timezone
 
 from audit import registry
 from audit import services as audit
-from menus import money, services
+from menus import services
 from menus.models import Category, CategoryItem, Item, ItemModifierGroup, Menu, Modifier
 from menus.models import ModifierGroup as Group
-from nordkestrel import locks, safejson
+from nordkestrel import locks, money, safejson
 from nordkestrel.errors import InvalidInput
 from nordkestrel.text import storable
 from staff.auth import Actor

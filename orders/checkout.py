@@ -24,10 +24,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from customers.services import customer_for_checkout
-from menus.money import to_major
 from menus.storefront import LiveMenu, live_menu
 from nordkestrel import events, locks
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
+from nordkestrel.money import to_major
 from nordkestrel.text import storable
 from orders import events as order_events
 from orders import payment_methods

@@ -13,8 +13,9 @@ from django.template.loader import render_to_string
 from django.utils import dateformat, timezone
 
 from customers.consent import consent_token
-from menus.money import to_major
+from nordkestrel import hosts
 from nordkestrel.mail import IDEMPOTENCY_ATTRIBUTE
+from nordkestrel.money import to_major
 from orders.models import Fulfilment, Order, PaymentMethod
 from tenants.models import Restaurant
 
@@ -66,9 +67,7 @@ def _subject(order: Order, event: str, restaurant_name: str) -> str:
 
 
 def storefront_origin(restaurant: Restaurant) -> str:
-    port = f":{settings.STOREFRONT_PORT}" if settings.STOREFRONT_PORT else ""
-    host = f"{restaurant.slug}.{settings.STOREFRONT_DOMAIN}{port}"
-    return f"{settings.STOREFRONT_SCHEME}://{host}"
+    return hosts.storefront_origin(restaurant.slug)
 
 
 def status_url(restaurant: Restaurant, order: Order) -> str:

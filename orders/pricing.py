@@ -12,9 +12,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from menus.money import to_major
 from menus.storefront import LiveMenu
 from nordkestrel.errors import ConflictError
+from nordkestrel.money import to_major
 
 MAX_LINES = 50
 MAX_QUANTITY = 99

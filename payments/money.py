@@ -24,8 +24,8 @@ from django.db.models import Sum
 from audit import registry
 from audit import services as audit
 from audit.services import SystemActor
-from menus.money import to_major
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
+from nordkestrel.money import to_major
 from nordkestrel.text import storable
 from orders.models import Order, Status
 from orders.services import order_mark_refunded, order_unmark_refunded

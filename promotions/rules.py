@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from menus.money import to_major
 from nordkestrel.errors import InvalidInput
+from nordkestrel.money import to_major
 from nordkestrel.text import storable
 from promotions.models import Promotion
 

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.http.request import split_domain_port
+
+from nordkestrel.hosts import is_storefront_host
 
 STOREFRONT_URLCONF = "storefront.urls"
-
-
-def is_storefront_host(host: str) -> bool:
-    name, _port = split_domain_port(host)
-    name = name.rstrip(".")
-    suffix = "." + settings.STOREFRONT_DOMAIN
-    return name.endswith(suffix) and "." not in name[: -len(suffix)] and name != suffix[1:]
 
 
 class StorefrontHostMiddleware:

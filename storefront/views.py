@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 
-from menus.money import to_major, to_minor
 from menus.storefront import LiveMenu, live_menu
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
+from nordkestrel.money import to_major, to_minor
 from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.text import storable
 from orders.checkout import (

@@ -3,8 +3,8 @@ from __future__ import annotations
 import time
 
 from django.core.cache import cache
-from django.http.request import split_domain_port
 
+from nordkestrel.hosts import storefront_host, storefront_slug
 from tenants.models import Restaurant
 
 ORG_CACHE_SECONDS = 300
@@ -47,9 +47,7 @@ def _host_cache_key(host: str) -> str:
 
 def forget_storefront_host(slug: str) -> None:
     """After a status or slug change, the storefront host answers anew at once."""
-    from django.conf import settings
-
-    host = f"{slug}.{settings.STOREFRONT_DOMAIN}"
+    host = storefront_host(slug)
     cache.delete(_host_cache_key(host))
     _host_memo.pop(host, None)
 
@@ -72,16 +70,10 @@ def restaurant_id_for_host(host: str) -> int | None:
     One cached lookup; unknown hosts are cached too, so probing costs no queries. Suspended
     restaurants and those pending deletion do not answer.
     """
-    from django.conf import settings
-
-    host, _port = split_domain_port(host)
-    host = host.rstrip(".")
-    suffix = "." + settings.STOREFRONT_DOMAIN
-    if not host.endswith(suffix):
+    slug = storefront_slug(host)
+    if slug is None:
         return None
-    slug = host[: -len(suffix)]
-    if not slug or "." in slug:
-        return None
+    host = storefront_host(slug)
     clock = time.monotonic()
     memo = _host_memo.get(host)
     if memo is not None and clock < memo[1]:

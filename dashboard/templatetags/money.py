@@ -1,6 +1,6 @@
 from django import template
 
-from menus.money import to_major
+from nordkestrel.money import to_major
 
 register = template.Library()
 

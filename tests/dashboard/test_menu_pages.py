@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from menus.models import Category, Item, Menu, MenuVersion, ModifierGroup
-from menus.money import to_major, to_minor
+from nordkestrel.money import to_major, to_minor
 from tenants.context import tenant_context
 from tests.factories import token_for
 

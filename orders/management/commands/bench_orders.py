@@ -36,6 +36,7 @@ from menus.management.commands.bench_menu import Command as BenchMenuCommand
 from menus.models import Item, StorefrontMenuState
 from menus.services import publish
 from menus.storefront import live_menu
+from nordkestrel.hosts import storefront_host
 from orders.checkout import parse_checkout, place_order
 from orders.models import Order, OrderLine, OrderSequence, StatusChange
 from promotions.models import Redemption
@@ -54,7 +55,7 @@ def slugs(count: int) -> list[str]:
 
 
 def host(slug: str) -> str:
-    return f"{slug}.{settings.STOREFRONT_DOMAIN}"
+    return storefront_host(slug)
 
 
 def cart(restaurant: Restaurant, lines: int) -> list[dict[str, Any]]:

@@ -42,9 +42,11 @@ run: migrate
 		--reload --reload-ignore-dirs .data --reload-ignore-dirs .venv \
 		--reload-ignore-dirs staticfiles --reload-ignore-dirs bench
 
+# Style, then the layers (the import contracts in pyproject.toml, ARCHITECTURE.md).
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(PY) -m mypy .
@@ -67,4 +69,4 @@ bench: $(STAMP)
 	$(PY) bench/servers.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,6 +5,9 @@ from datetime import datetime
 
 from django.db import models
 
+from audit import registry
+from audit.models import AuditEvent
+
 
 @dataclass(frozen=True)
 class AuditFilters:
@@ -36,3 +39,11 @@ def filter_events(queryset: models.QuerySet, filters: AuditFilters) -> models.Qu
     if filters.until:
         queryset = queryset.filter(occurred_at__lt=filters.until)
     return queryset
+
+
+def describe(event: AuditEvent) -> str:
+    try:
+        template = registry.get(event.action).template
+    except LookupError:
+        return event.action
+    return template.format(actor=event.actor_label, target=event.target_label or "—")

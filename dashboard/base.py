@@ -20,13 +20,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 from nordkestrel.errors import DomainError, PermissionDeniedError
+from restaurants.deletion import deletion_status
 from staff.access import AccessChecked, CredentialRefused, FrontDoor, admit, authorize
 from staff.auth import Actor, ReverificationRequired
 from staff.credentials import SESSION_COOKIE
 from staff.roles import Scope
 from staff.selectors import memberships_for_user
 from tenants.closing import RestaurantClosing, is_closing
-from tenants.deletion import deletion_status
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from django.urls import NoReverseMatch, reverse
 
 from dashboard.base import DashboardView
 from nordkestrel.errors import DomainError
+from restaurants import deletion
 from staff.roles import Scope
-from tenants import deletion
 
 
 class DeletionForm(forms.Form):

@@ -16,8 +16,9 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from dashboard.base import safe_next
+from nordkestrel.devkeys import development_jwks
 from staff.credentials import SESSION_COOKIE
-from staff.dev import development_jwks, mint_token
+from staff.dev import mint_token
 from staff.models import StaffMember
 from tenants.context import tenant_bypass
 

@@ -12,16 +12,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from audit import registry as audit_registry
-from audit.api import describe
 from audit.models import AuditEvent
-from audit.selectors import AuditFilters, filter_events
+from audit.selectors import AuditFilters, describe, filter_events
 from dashboard.base import DashboardView, safe_next
 from nordkestrel.errors import DomainError
+from restaurants import services as restaurant_services
 from staff import services as staff_services
 from staff.credentials import SESSION_COOKIE
 from staff.models import StaffMember
 from staff.roles import Role, Scope, can_manage
-from tenants import services as tenant_services
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
 
@@ -36,7 +35,7 @@ class HomeView(DashboardView):
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = Restaurant
-        fields = list(tenant_services.EDITABLE_SETTINGS)
+        fields = list(restaurant_services.EDITABLE_SETTINGS)
 
 
 class SettingsView(DashboardView):
@@ -58,7 +57,7 @@ class SettingsView(DashboardView):
         form = SettingsForm(data, instance=Restaurant.objects.get(pk=self.actor.restaurant.pk))
         if not self.actor.has(Scope.RESTAURANT_SECURITY):
             # Only an Owner sees (and can change) the security settings.
-            for field in tenant_services.SECURITY_SETTINGS:
+            for field in restaurant_services.SECURITY_SETTINGS:
                 del form.fields[field]
         return form
 
@@ -70,7 +69,7 @@ class SettingsView(DashboardView):
         if not form.is_valid():
             return self._page(request, form, status=400)
         try:
-            tenant_services.restaurant_update_settings(
+            restaurant_services.restaurant_update_settings(
                 actor=self.actor, changes=dict(form.cleaned_data)
             )
         except DomainError as error:

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "dashboard",
     "storefront",
     "tenants",
+    "restaurants",
     "staff",
     "audit",
     "events",
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "orders",
     "payments",
     "exports",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -357,7 +359,7 @@ if MEDIA_ORIGIN:
 # Client IP: CF-Connecting-IP is believed only from these networks (the proxy's addresses).
 TRUSTED_PROXY_NETWORKS = env.get_networks("TRUSTED_PROXY_NETWORKS")
 
-# --- Account deletion (tenants/deletion.py, tenants/purge.py) -------------------------------
+# --- Account deletion (restaurants/deletion.py, restaurants/purge.py) ------------------------
 # Days between the Owner's request and the purge of the restaurant's data, during which the
 # Owner may cancel. The security page promises a purge within 30 days: more is refused.
 ACCOUNT_DELETION_GRACE_DAYS = env.get_int("ACCOUNT_DELETION_GRACE_DAYS", 14)
@@ -440,8 +442,9 @@ REFUND_APPLICATION_FEE = env.get_bool("REFUND_APPLICATION_FEE", True)
 UNPAID_ORDER_MINUTES = env.get_int("UNPAID_ORDER_MINUTES", 30)
 
 # --- Operator identity (Clerk) ---------------------------------------------------------------
-# Development signs its own tokens with a local key pair (staff/dev.py) and verifies them
-# exactly as production verifies Clerk's; none of that exists when DJANGO_ENV=production.
+# Development signs its own tokens (staff/dev.py) with a local key pair
+# (nordkestrel/devkeys.py) and verifies them exactly as production verifies Clerk's; none of
+# that exists when DJANGO_ENV=production.
 _LOCAL_HOSTS = {"localhost", ".localhost", "127.0.0.1", "[::1]", "testserver"}
 # Only on a machine that serves itself: a deployment that forgot DJANGO_ENV but names its
 # public hosts in ALLOWED_HOSTS gets no development sign-in (its views also answer loopback
@@ -459,7 +462,7 @@ CLERK_JWKS_MIN_REFRESH_SECONDS = env.get_int("CLERK_JWKS_MIN_REFRESH_SECONDS", 6
 CLERK_PUBLISHABLE_KEY = env.get_str("CLERK_PUBLISHABLE_KEY")
 CLERK_FRONTEND_API = env.get_str("CLERK_FRONTEND_API") or CLERK_ISSUER
 if DEV_AUTH and not (CLERK_JWT_KEY or CLERK_JWKS_URL):
-    from staff.dev import development_public_key
+    from nordkestrel.devkeys import development_public_key
 
     CLERK_JWT_KEY = development_public_key(DATA_DIR)
 

@@ -5,14 +5,14 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from audit import api as audit_api
 from menus import api as menus_api
 from menus import image_api, import_api
 from nordkestrel import views
 from nordkestrel.api import ApiRootView
 from nordkestrel.ratelimit import OnOutage, rate_limit
+from restaurants import api as restaurants_api
+from restaurants import audit_api
 from staff import api as staff_api
-from tenants import api as tenants_api
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
@@ -26,16 +26,16 @@ api_v1: list[URLPattern | URLResolver] = [
         name="api-docs",
     ),
     path("me", staff_api.MeView.as_view(), name="api-me"),
-    path("restaurant", tenants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
+    path("restaurant", restaurants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
     path(
         "restaurant/opening-hours",
-        tenants_api.OpeningHoursView.as_view(),
+        restaurants_api.OpeningHoursView.as_view(),
         name="api-opening-hours",
     ),
     path("restaurant/logo", image_api.RestaurantLogoView.as_view(), name="api-restaurant-logo"),
     path(
         "restaurant/deletion",
-        tenants_api.RestaurantDeletionView.as_view(),
+        restaurants_api.RestaurantDeletionView.as_view(),
         name="api-restaurant-deletion",
     ),
     path("items/<int:pk>/image", image_api.ItemImageView.as_view(), name="api-item-image"),

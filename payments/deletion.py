@@ -1,6 +1,6 @@
 """The account purge's payments step: the Stripe account is closed and forgotten.
 
-Runs once per purge, before the restaurant's rows are deleted (tenants/purge.py): the
+Runs once per purge, before the restaurant's rows are deleted (restaurants/purge.py): the
 connected account is marked disconnected and its webhook route removed, so no later event is
 applied; Stripe is asked to delete the account; the stored webhook events of the restaurant
 (their payloads hold diners' and staff's details) are deleted.
@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from payments import gateway
 from payments.models import AccountRoute, StripeAccount, WebhookEvent
+from restaurants.purge import BATCH_SIZE, PENDING, register_follow_up, register_step
 from tenants.context import tenant_context
 from tenants.models import Restaurant
-from tenants.purge import BATCH_SIZE, PENDING, register_follow_up, register_step
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A restaurant pending deletion is read-only: what the request chain checks before any write.
 
-The request to delete closes the restaurant at once (tenants/deletion.py); until the purge,
+The request to delete closes the restaurant at once (restaurants/deletion.py); until the purge,
 the staff API and the dashboard refuse every change except what a view allows while closing
 (exports, the cancel), in the one chain both share (staff/access.py).
 """

@@ -65,7 +65,7 @@ class Restaurant(models.Model):
     prices_include_tax = models.BooleanField(default=True)
     clerk_organization_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    # Account deletion (tenants/deletion.py): set while the restaurant is pending deletion.
+    # Account deletion (restaurants/deletion.py): set while the restaurant is pending deletion.
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     purge_after = models.DateTimeField(null=True, blank=True)
     # Set when the purge begins; from then on the deletion can no longer be cancelled.

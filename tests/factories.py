@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.test import Client
 
+from nordkestrel.devkeys import development_private_key_pem, key_id
 from staff.clerk import sign_session_token
-from staff.dev import development_private_key_pem, key_id, mint_token
+from staff.dev import mint_token
 from staff.models import StaffMember
 from staff.roles import Role
 from tenants.context import tenant_context

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from events.models import Delivery, Event
 from nordkestrel import events
-from tenants import purge
+from restaurants import purge
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.support.events import ping, recorded

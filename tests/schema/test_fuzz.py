@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from staff.dev import development_private_key_pem, key_id
+from nordkestrel.devkeys import development_private_key_pem, key_id
 from tests.schema.fuzz_data import FuzzRestaurant, seed_fuzz_restaurant
 
 ROOT = Path(__file__).resolve().parents[2]

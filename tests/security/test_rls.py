@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 # Platform tables that name a restaurant without being one restaurant's data: Stripe's
 # account → restaurant routing and the webhook inbox (events are stored before we know whose
 # they are). Only webhook code reads them, inside the one named bypass. The record of an
-# account purge outlives the restaurant's data and is the platform's (tenants/purge.py).
+# account purge outlives the restaurant's data and is the platform's (restaurants/purge.py).
 PLATFORM_TABLES = {"payments_accountroute", "payments_webhookevent", "tenants_deletionrecord"}
 
 

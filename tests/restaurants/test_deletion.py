@@ -21,7 +21,7 @@ from audit.models import AuditEvent
 from nordkestrel.errors import ConflictError
 from payments.models import Payment
 from payments.services import CardPayment, payment_start
-from tenants import deletion
+from restaurants import deletion
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import api_client, make_shop, signed_token, token_for
@@ -449,7 +449,7 @@ def test_only_exports_and_the_deletion_itself_write_while_pending():
     }
     allowed_modules = ("exports.", "dashboard.export_views.")
     assert {
-        "tenants.api.RestaurantDeletionView",
+        "restaurants.api.RestaurantDeletionView",
         "dashboard.deletion_views.DeletionView",
     } <= opted_out
     assert {
@@ -458,7 +458,7 @@ def test_only_exports_and_the_deletion_itself_write_while_pending():
         if not name.startswith(allowed_modules)
         and name
         not in {
-            "tenants.api.RestaurantDeletionView",
+            "restaurants.api.RestaurantDeletionView",
             "dashboard.deletion_views.DeletionView",
             "dashboard.views.SwitchRestaurantView",
         }

@@ -1,4 +1,6 @@
-"""API: reading the audit log (Owners and Admins)."""
+"""API: reading the restaurant's audit log (Owners and Admins).
+
+The view lives above staff (it is a staff API view); the audit log itself sits below it."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit import registry
 from audit.models import AuditEvent
-from audit.selectors import AuditFilters, filter_events
+from audit.selectors import AuditFilters, describe, filter_events
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -60,14 +61,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     def get_target(self, event: AuditEvent) -> dict[str, Any]:
         return {"type": event.target_type, "id": event.target_id, "label": event.target_label}
-
-
-def describe(event: AuditEvent) -> str:
-    try:
-        template = registry.get(event.action).template
-    except LookupError:
-        return event.action
-    return template.format(actor=event.actor_label, target=event.target_label or "—")
 
 
 class AuditFilterSerializer(serializers.Serializer):

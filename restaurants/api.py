@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from nordkestrel.serializers import StrictModelSerializer, StrictSerializer
+from restaurants import deletion, services
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
-from tenants import deletion, services
 from tenants.models import OpeningException, OpeningHours, Restaurant
 
 

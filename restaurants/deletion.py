@@ -4,7 +4,7 @@ read-only mode in between.
 The request closes the restaurant at once (``pending_deletion``): its storefront stops
 answering, the staff API and the dashboard refuse every change except exports and the
 cancellation (``tenants.closing``, checked in ``staff.access``), and webhooks still record
-what Stripe sends. After ``ACCOUNT_DELETION_GRACE_DAYS`` the purge job (tenants/purge.py)
+what Stripe sends. After ``ACCOUNT_DELETION_GRACE_DAYS`` the purge job (restaurants/purge.py)
 deletes its data.
 """
 

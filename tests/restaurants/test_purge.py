@@ -25,8 +25,8 @@ from audit.models import AuditAnchor, AuditEvent
 from orders.checkout import parse_checkout, place_order
 from payments.models import AccountRoute, Payout, Refund, WebhookEvent
 from promotions.models import Promotion
+from restaurants import purge
 from staff.roles import Role
-from tenants import purge
 from tenants.context import tenant_bypass, tenant_context
 from tenants.models import DeletionRecord, OpeningException, Restaurant, TenantModel
 from tests.factories import api_client, make_staff

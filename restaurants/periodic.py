@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nordkestrel.periodic import periodic
-from tenants.purge import purge_due_restaurants
+from restaurants.purge import purge_due_restaurants
 
 
 @periodic("account-purge")

@@ -22,8 +22,11 @@ from dashboard.order_views import SeeOther
 from nordkestrel.errors import DomainError, PermissionDeniedError
 from nordkestrel.money import exponent, to_major
 from orders.models import Order
-from payments import money
+from payments.evidence import TIME_LABELS, dispute_evidence, evidence_text
 from payments.models import Dispute
+from payments.money_common import AMOUNT_MAX
+from payments.payouts import payout_instant, payouts_overview
+from payments.refunds import RefundUnconfirmed, refund_create
 from staff.roles import Scope
 from tenants.context import current_restaurant, tenant_context
 
@@ -47,7 +50,7 @@ def _minor(text: str, currency: str) -> int:
     minor = value.scaleb(places)
     if minor != minor.to_integral_value():
         raise ValueError(f"Use at most {places} decimals.")
-    if minor > money.AMOUNT_MAX:
+    if minor > AMOUNT_MAX:
         raise ValueError("That amount is too large.")
     return int(minor)
 
@@ -58,7 +61,7 @@ class OrderRefundView(DashboardView):
     sent twice (a double click, a resubmission) refunds once.
 
     Not one transaction: the refund is reserved and committed before Stripe is asked (see
-    ``payments.money``)."""
+    ``payments.refunds``)."""
 
     scopes = {"post": Scope.PAYMENTS_REFUND}
     atomic_request = False
@@ -82,7 +85,7 @@ class OrderRefundView(DashboardView):
             messages.error(request, f"Refund: {error}")
             return back
         try:
-            refund, _ = money.refund_create(
+            refund, _ = refund_create(
                 actor=self.actor,
                 order_id=order.pk,
                 amount=amount,
@@ -91,7 +94,7 @@ class OrderRefundView(DashboardView):
             )
         except PermissionDeniedError as error:
             return self.refuse(request, error.detail)
-        except money.RefundUnconfirmed:
+        except RefundUnconfirmed:
             messages.warning(
                 request,
                 "Stripe did not confirm the refund in time; it may have been made. It shows "
@@ -123,7 +126,7 @@ class PayoutsView(DashboardView):
             "currency": currency,
         }
         try:
-            overview = money.payouts_overview(actor=self.actor)
+            overview = payouts_overview(actor=self.actor)
         except DomainError as error:
             # Stripe could not answer: the page says so (and with the right status).
             return self.page(request, status=error.status, problem=error.detail, **context)
@@ -143,9 +146,7 @@ class PayoutsView(DashboardView):
             messages.error(request, f"Payout: {error}")
             return back
         try:
-            payout, _ = money.payout_instant(
-                actor=self.actor, amount=amount, operation_id=operation
-            )
+            payout, _ = payout_instant(actor=self.actor, amount=amount, operation_id=operation)
         except DomainError as error:
             messages.error(request, f"Payout not made: {error.detail}")
             return back
@@ -181,13 +182,13 @@ class DisputeView(DashboardView):
             dispute = Dispute.objects.select_related("payment__order").get(pk=int(pk))
         except (Dispute.DoesNotExist, ValueError, OverflowError):
             raise Http404 from None
-        evidence = money.dispute_evidence(dispute)
+        evidence = dispute_evidence(dispute)
         return self.page(
             request,
             dispute=dispute,
             order=dispute.payment.order,
             evidence=evidence,
-            times=[(money.TIME_LABELS[name], moment) for name, moment in evidence.times.items()],
-            summary=money.evidence_text(evidence, dispute),
+            times=[(TIME_LABELS[name], moment) for name, moment in evidence.times.items()],
+            summary=evidence_text(evidence, dispute),
             zone=evidence.zone,
         )

@@ -17,9 +17,10 @@ from typing import Any
 
 from nordkestrel.errors import ConflictError
 from orders.services import order_cancel_unpaid
-from payments import gateway, money
+from payments import gateway
 from payments.handlers import NotYet, account_key, handles, payment_key
 from payments.models import Payment, StripeAccount
+from payments.refunds import refund_paid_cancelled_order
 from payments.services import STRIPE, payment_record_failure, payment_record_intent
 from tenants.context import current_restaurant
 
@@ -69,7 +70,7 @@ def payment_intent_changed(event: dict[str, Any]) -> str:
             order_id=payment.order_id, actor=STRIPE, reason="The card payment was canceled."
         )
     # Paid although its order was cancelled meanwhile (staff, expiry): the money goes back.
-    refunded = money.refund_paid_cancelled_order(payment=payment)
+    refunded = refund_paid_cancelled_order(payment=payment)
     return refunded or f"payment {payment.status}"
 
 

@@ -80,7 +80,7 @@ class Payment(TenantModel):
     amount = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     application_fee_amount = models.PositiveIntegerField()
-    # What Stripe counts as refunded on the charge, as we know it now (``payments.money``
+    # What Stripe counts as refunded on the charge, as we know it now (``payments.refunds``
     # derives it from the newest charge event and our own refunds' fates).
     amount_refunded = models.PositiveIntegerField(default=0)
     # The newest charge event applied: the charge's ``amount_refunded`` and the event's

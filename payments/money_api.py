@@ -17,8 +17,11 @@ from rest_framework.response import Response
 from nordkestrel.errors import InvalidInput
 from nordkestrel.serializers import AsSent, StrictSerializer
 from orders.models import Order
-from payments import money
+from payments.evidence import Evidence, dispute_evidence, evidence_text
 from payments.models import Dispute, Payment, Payout, Refund
+from payments.money_common import operation, payment_of
+from payments.payouts import payout_instant, payouts_overview
+from payments.refunds import REASON_MAX, refund_create, refund_remaining, refunds_of
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
@@ -51,7 +54,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 class RefundRequestSerializer(serializers.Serializer):
     amount = serializers.IntegerField(help_text="Minor units; at most what remains.")
-    reason = serializers.CharField(max_length=money.REASON_MAX)
+    reason = serializers.CharField(max_length=REASON_MAX)
 
 
 def _payment_body(payment: Payment | None) -> dict[str, Any] | None:
@@ -62,7 +65,7 @@ def _payment_body(payment: Payment | None) -> dict[str, Any] | None:
         "currency": payment.currency,
         "amount": payment.amount,
         "amount_refunded": payment.amount_refunded,
-        "remaining": money.refund_remaining(payment),
+        "remaining": refund_remaining(payment),
     }
 
 
@@ -96,7 +99,7 @@ def _operation(request: Request) -> str:
             "Send an Idempotency-Key header, so that a retry cannot do this twice.",
             attr="idempotency_key",
         )
-    return money.operation(value)
+    return operation(value)
 
 
 REFUND_MADE = inline_serializer(
@@ -116,7 +119,7 @@ class OrderRefundsView(TenantAPIView):
     and keeps the refund pending: the same key asks again and never refunds twice.
 
     Not one transaction: the refund is reserved and committed before Stripe is asked (see
-    ``payments.money``), so each step here enters the tenant itself."""
+    ``payments.refunds``), so each step here enters the tenant itself."""
 
     model = Order
     scopes = {"get": Scope.PAYMENTS_REFUND, "post": Scope.PAYMENTS_REFUND}
@@ -127,8 +130,8 @@ class OrderRefundsView(TenantAPIView):
         return {
             "order": order.pk,
             "order_status": order.status,
-            "payment": _payment_body(money.payment_of(order)),
-            "refunds": RefundSerializer(money.refunds_of(order), many=True).data,
+            "payment": _payment_body(payment_of(order)),
+            "refunds": RefundSerializer(refunds_of(order), many=True).data,
         }
 
     @extend_schema(
@@ -159,7 +162,7 @@ class OrderRefundsView(TenantAPIView):
         data = self.parse(RefundInputSerializer)
         if "amount" not in data:
             raise InvalidInput("Give the amount to refund.", attr="amount")
-        refund, replayed = money.refund_create(
+        refund, replayed = refund_create(
             actor=self.actor,
             order_id=order.pk,
             amount=data["amount"],
@@ -228,7 +231,7 @@ class PayoutsView(TenantAPIView):
 
     @extend_schema(operation_id="payouts_overview", responses=PayoutOverviewSerializer)
     def get(self, request: Request) -> Response:
-        overview = money.payouts_overview(actor=self.actor)
+        overview = payouts_overview(actor=self.actor)
         return Response(PayoutOverviewSerializer(overview).data)
 
     @extend_schema(
@@ -241,7 +244,7 @@ class PayoutsView(TenantAPIView):
         data = self.parse(PayoutInputSerializer)
         if "amount" not in data:
             raise InvalidInput("Give the amount to pay out.", attr="amount")
-        payout, replayed = money.payout_instant(
+        payout, replayed = payout_instant(
             actor=self.actor, amount=data["amount"], operation_id=_operation(request)
         )
         return Response(
@@ -274,7 +277,7 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return moment.astimezone(zone).isoformat() if moment is not None else None
 
 
-def evidence_body(evidence: money.Evidence) -> dict[str, Any]:
+def evidence_body(evidence: Evidence) -> dict[str, Any]:
     zone = evidence.zone
     return {
         "timezone": zone.key,
@@ -366,11 +369,11 @@ class DisputeDetailView(TenantAPIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         dispute = self.get_object()
-        evidence = money.dispute_evidence(dispute)
+        evidence = dispute_evidence(dispute)
         return Response(
             {
                 "dispute": DisputeSerializer(dispute).data,
                 "evidence": evidence_body(evidence),
-                "summary": money.evidence_text(evidence, dispute),
+                "summary": evidence_text(evidence, dispute),
             }
         )

@@ -1,6 +1,7 @@
 """Webhook handlers for refunds, disputes and payouts (Connect events of a restaurant's
 account). Each runs in the restaurant's tenant context and is safe to repeat or receive out
-of order; the services in ``payments.money`` hold the rules.
+of order; the services in ``payments.refund_sync``, ``payments.disputes`` and
+``payments.payouts`` hold the rules.
 
 A charge, refund or dispute event whose payment is not recorded here waits for it (the
 services raise ``NotYet``) instead of being marked processed with no effect; one that names
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments import money
+from payments.disputes import dispute_sync
 from payments.handlers import NotYet, handles
+from payments.payouts import payout_sync
+from payments.refund_sync import refund_sync, refund_sync_charge
 
 
 def _object(event: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def charge_refunded(event: dict[str, Any]) -> str:
         return "no refunded amount in the charge"
     if not _id(charge.get("id")):
         return "ignored: the charge has no id"
-    return money.refund_sync_charge(
+    return refund_sync_charge(
         payment_intent_id=_id(charge.get("payment_intent")),
         charge_id=_id(charge.get("id")),
         amount_refunded=amount_refunded,
@@ -58,7 +61,7 @@ def refund_updated(event: dict[str, Any]) -> str:
     is found by the key in its metadata."""
     obj = _object(event)
     try:
-        return money.refund_sync(obj=obj, as_of=_created(event))
+        return refund_sync(obj=obj, as_of=_created(event))
     except NotYet:
         if _names_a_payment(obj):
             raise
@@ -76,7 +79,7 @@ def dispute_changed(event: dict[str, Any]) -> str:
     obj = _object(event)
     if not _names_a_payment(obj):
         return "ignored: the dispute names no payment"
-    return money.dispute_sync(obj=obj, as_of=_created(event))
+    return dispute_sync(obj=obj, as_of=_created(event))
 
 
 @handles(
@@ -87,4 +90,4 @@ def dispute_changed(event: dict[str, Any]) -> str:
     "payout.canceled",
 )
 def payout_changed(event: dict[str, Any]) -> str:
-    return money.payout_sync(obj=_object(event), as_of=_created(event))
+    return payout_sync(obj=_object(event), as_of=_created(event))

@@ -8,8 +8,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from nordkestrel.periodic import periodic
-from payments import inbox, money
+from payments import inbox
 from payments.models import Refund
+from payments.refunds import refund_retry
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 
@@ -49,7 +50,7 @@ def settle_unconfirmed_refunds() -> str:
                 )
                 unsettled += 1
                 continue
-            refund = money.refund_retry(restaurant=restaurant, refund=refund)
+            refund = refund_retry(restaurant=restaurant, refund=refund)
             if refund.refund_id or refund.status != Refund.Status.PENDING:
                 settled += 1
             else:

@@ -191,7 +191,7 @@ def payment_cancel_intent(*, order: Order) -> None:
     Runs outside any transaction and tenant context (``orders.payment_methods``). Nothing to
     do for an order without a payment or one already settled. Stripe refuses once the diner's
     payment went through or is processing: its ``payment_intent.succeeded`` then refunds it
-    (``payments.money.refund_paid_cancelled_order``), so a refusal is only logged.
+    (``payments.refunds.refund_paid_cancelled_order``), so a refusal is only logged.
     """
     restaurant = Restaurant.objects.get(pk=order.restaurant_id)
     with tenant_context(restaurant):

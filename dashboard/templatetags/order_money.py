@@ -10,8 +10,9 @@ from django import template
 from django.conf import settings
 
 from orders.models import Order
-from payments import money
 from payments.models import Dispute
+from payments.money_common import payment_of
+from payments.refunds import refund_remaining, refunds_of
 from staff.auth import Actor
 from staff.roles import Scope
 
@@ -23,15 +24,15 @@ def order_money(context: template.Context, order: Order) -> dict[str, Any]:
     actor = context.get("actor")
     can_refund = isinstance(actor, Actor) and actor.has(Scope.PAYMENTS_REFUND)
     can_disputes = isinstance(actor, Actor) and actor.has(Scope.PAYMENTS_DISPUTES)
-    payment = money.payment_of(order) if can_refund or can_disputes else None
+    payment = payment_of(order) if can_refund or can_disputes else None
     if payment is None:
         return {"payment": None}
     return {
         "order": order,
         "payment": payment,
         "can_refund": can_refund,
-        "remaining": money.refund_remaining(payment) if can_refund else 0,
-        "refunds": money.refunds_of(order) if can_refund else [],
+        "remaining": refund_remaining(payment) if can_refund else 0,
+        "refunds": refunds_of(order) if can_refund else [],
         "refund_application_fee": settings.REFUND_APPLICATION_FEE,
         # The refund form's operation: sent twice, the form refunds once.
         "operation": uuid.uuid4().hex,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from orders.models import Order
 from orders.services import order_transition
+from payments.evidence import Evidence, EvidenceLine, EvidenceStep, evidence_text
 from payments.models import Dispute
 from staff.auth import Actor
 from tenants.context import tenant_context
@@ -324,3 +326,146 @@ def test_a_delivered_orders_evidence_says_where_it_went(
     address = "Runeberginkatu 5, 00100, Helsinki"
     assert body.json()["evidence"]["order"]["delivery_address"] == address
     assert f"Fulfilment: Delivery to {address}." in body.json()["summary"]
+
+
+def evidence_fixture(**fields: Any) -> Evidence:
+    """A disputed order as the evidence reads it, with text a page would escape."""
+    zone = ZoneInfo("Europe/Helsinki")
+    values: dict[str, Any] = {
+        "restaurant": "Ours & Co",
+        "zone": zone,
+        "order_number": 1042,
+        "order_id": 7,
+        "status": "Completed",
+        "fulfilment": "Delivery",
+        "currency": "EUR",
+        "subtotal": 2450,
+        "discount": 300,
+        "tax": 344,
+        "delivery_fee": 490,
+        "tip": 200,
+        "total": 3184,
+        "amount_refunded": 500,
+        "payment_intent_id": "pi_3Ab",
+        "charge_id": "ch_3Ab",
+        "times": {
+            "placed_at": datetime(2026, 6, 1, 9, 0, tzinfo=UTC),
+            "accepted_at": datetime(2026, 6, 1, 9, 2, tzinfo=UTC),
+            "ready_at": None,
+            "completed_at": datetime(2026, 6, 1, 9, 31, tzinfo=UTC),
+        },
+        "lines": [
+            EvidenceLine(
+                quantity=2,
+                name="Burger <deluxe>",
+                options=["Size: Large", "Extras: Cheese & bacon"],
+                note='No "onions"',
+                unit_price=900,
+                line_total=1800,
+            ),
+            EvidenceLine(
+                quantity=1, name="Fries", options=[], note="", unit_price=650, line_total=650
+            ),
+        ],
+        "history": [
+            EvidenceStep(
+                at=datetime(2026, 6, 1, 9, 0, tzinfo=UTC),
+                from_status="",
+                to_status="Placed",
+                actor_label="Diner",
+            ),
+            EvidenceStep(
+                at=datetime(2026, 6, 1, 9, 2, tzinfo=UTC),
+                from_status="Placed",
+                to_status="Accepted",
+                actor_label="Ada <owner>",
+            ),
+        ],
+        "delivery_address": "Runeberginkatu 5, 00100, Helsinki",
+        "customer_name": "Bea O'Brien",
+        "customer_email": "bea@example.com",
+        "customer_order_count": 3,
+        "customer_first_order_at": datetime(2026, 1, 5, 17, 45, tzinfo=UTC),
+    }
+    values.update(fields)
+    return Evidence(**values)
+
+
+def test_the_evidence_text_reads_exactly_so():
+    dispute = Dispute(dispute_id="dp_1", amount=3184, currency="EUR", reason="fraudulent")
+    assert evidence_text(evidence_fixture(), dispute) == (
+        "Order #1042 at Ours & Co, paid by card (payment pi_3Ab, charge ch_3Ab).\n"
+        "Disputed amount: 31.84 EUR (fraudulent).\n"
+        "\n"
+        "Fulfilment: Delivery to Runeberginkatu 5, 00100, Helsinki. Order status now: Completed.\n"
+        "Placed: 2026-06-01 12:00 (Europe/Helsinki)\n"
+        "Accepted: 2026-06-01 12:02 (Europe/Helsinki)\n"
+        "Ready: —\n"
+        "Completed: 2026-06-01 12:31 (Europe/Helsinki)\n"
+        "\n"
+        "Customer: Bea O'Brien <bea@example.com>, 3 order(s) with us (not counting cancelled or "
+        "refunded ones), the first on 2026-01-05 19:45 (Europe/Helsinki).\n"
+        "\n"
+        "Items:\n"
+        "  2 x Burger <deluxe> (Size: Large; Extras: Cheese & bacon): 18.00 EUR"
+        ' — note: No "onions"\n'
+        "  1 x Fries: 6.50 EUR\n"
+        "\n"
+        "Subtotal: 24.50 EUR\n"
+        "Discount: -3.00 EUR\n"
+        "Tax: 3.44 EUR\n"
+        "Delivery: 4.90 EUR\n"
+        "Tip: 2.00 EUR\n"
+        "Total charged: 31.84 EUR\n"
+        "Refunded: 5.00 EUR\n"
+        "\n"
+        "Status history:\n"
+        "  2026-06-01 12:00 (Europe/Helsinki): Placed (by Diner)\n"
+        "  2026-06-01 12:02 (Europe/Helsinki): Placed -> Accepted (by Ada <owner>)\n"
+    )
+
+
+def test_the_evidence_text_leaves_out_what_the_order_does_not_have():
+    dispute = Dispute(dispute_id="dp_2", amount=1200, currency="JPY", reason="")
+    evidence = evidence_fixture(
+        restaurant="Ours",
+        fulfilment="Pickup",
+        currency="JPY",
+        subtotal=1100,
+        discount=0,
+        tax=100,
+        delivery_fee=0,
+        tip=0,
+        total=1200,
+        amount_refunded=0,
+        charge_id="",
+        times=dict.fromkeys(("placed_at", "accepted_at", "ready_at", "completed_at")),
+        lines=[EvidenceLine(1, "Ramen", [], "", 1100, 1100)],
+        history=[],
+        delivery_address="",
+        customer_order_count=1,
+        customer_first_order_at=None,
+    )
+    assert evidence_text(evidence, dispute) == (
+        "Order #1042 at Ours, paid by card (payment pi_3Ab).\n"
+        "Disputed amount: 1200 JPY.\n"
+        "\n"
+        "Fulfilment: Pickup. Order status now: Completed.\n"
+        "Placed: —\n"
+        "Accepted: —\n"
+        "Ready: —\n"
+        "Completed: —\n"
+        "\n"
+        "Customer: Bea O'Brien <bea@example.com>, 1 order(s) with us (not counting cancelled or "
+        "refunded ones).\n"
+        "\n"
+        "Items:\n"
+        "  1 x Ramen: 1100 JPY\n"
+        "\n"
+        "Subtotal: 1100 JPY\n"
+        "Tax: 100 JPY\n"
+        "Total charged: 1200 JPY\n"
+        "Refunded: 0 JPY\n"
+        "\n"
+        "Status history:\n"
+    )

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from customers.models import Customer
 from orders.models import Order, StatusChange
-from payments import gateway, money
+from payments import gateway
 from payments.models import Payment, Refund, WebhookEvent
+from payments.refunds import refund_remaining
 from tenants.context import tenant_context
 from tests.factories import api_client
 from tests.payments.money_support import (
@@ -48,7 +49,7 @@ def payment(restaurants, shops, stripe_stand_in):
 
 def remaining(restaurant, payment) -> int:
     with tenant_context(restaurant):
-        return money.refund_remaining(fresh_payment(restaurant, payment))
+        return refund_remaining(fresh_payment(restaurant, payment))
 
 
 def stripe_refunded(stand_in, payment) -> int:

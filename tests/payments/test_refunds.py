@@ -15,8 +15,9 @@ from django.urls import reverse
 from customers.models import Customer
 from orders.checkout import parse_checkout, place_order
 from orders.models import Order, Status, StatusChange
-from payments import money
 from payments.models import Refund
+from payments.money_common import ProviderError
+from payments.refunds import refund_create, refund_remaining
 from staff.auth import Actor
 from tenants.context import tenant_context
 from tests.factories import api_client, run_concurrently, token_for
@@ -286,8 +287,8 @@ def test_stripe_refusing_leaves_a_failed_refund_and_nothing_else(
     ours = restaurants[0]
     stripe_stand_in.fail(402, "invalid_request_error", "Insufficient funds in the account.")
     actor = Actor(member=roster[("ours", "manager")])
-    with tenant_context(ours), pytest.raises(money.ProviderError) as raised:
-        money.refund_create(
+    with tenant_context(ours), pytest.raises(ProviderError) as raised:
+        refund_create(
             actor=actor,
             order_id=payment.order_id,
             amount=700,
@@ -305,7 +306,7 @@ def test_stripe_refusing_leaves_a_failed_refund_and_nothing_else(
     assert audit_events(ours, "payment.refunded") == []
     # A failed refund holds nothing back: the whole amount can still be refunded.
     with tenant_context(ours):
-        assert money.refund_remaining(fresh_payment(ours, payment)) == payment.amount
+        assert refund_remaining(fresh_payment(ours, payment)) == payment.amount
 
 
 def test_stripe_refusing_answers_502_through_the_api(roster, restaurants, payment, stripe_stand_in):
@@ -583,5 +584,5 @@ def test_a_pending_refund_holds_its_amount_until_stripe_settles_it(
         "refunds": [(800, "succeeded")],
     }
     with tenant_context(ours):
-        assert money.refund_remaining(fresh_payment(ours, payment)) == payment.amount - 800
+        assert refund_remaining(fresh_payment(ours, payment)) == payment.amount - 800
     assert order_of(ours, payment).status == "placed"

@@ -1,6 +1,6 @@
 """The storefront API's bodies, as its OpenAPI document declares them.
 
-The views in ``orders/storefront_api.py`` parse requests with the checkout's own parsers and
+The views in ``storefront/api.py`` parse requests with the checkout's own parsers and
 build their answers by hand (the status page is polled, the quote is priced in one pass);
 these serializers only describe those shapes, field for field, for the document and the
 clients generated from it. A test checks each answer against them (tests/storefront/test_api.py).

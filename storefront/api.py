@@ -40,7 +40,10 @@ from orders.checkout import (
     quote,
 )
 from orders.models import Fulfilment, Order, OrderLine, PaymentMethod, Status
-from orders.storefront_schema import (
+from payments.gateway import GatewayError
+from payments.services import CardPayment, payment_start
+from promotions.rules import MAX_CODE_LENGTH
+from storefront.api_schema import (
     MAX_TIP,
     CardPaymentSerializer,
     CheckoutOptionsSerializer,
@@ -49,9 +52,6 @@ from orders.storefront_schema import (
     QuoteRequestSerializer,
     QuoteSerializer,
 )
-from payments.gateway import GatewayError
-from payments.services import CardPayment, payment_start
-from promotions.rules import MAX_CODE_LENGTH
 from tenants.context import tenant_context
 from tenants.hours import SCHEDULE_DAYS
 from tenants.models import Restaurant

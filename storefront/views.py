@@ -2,7 +2,7 @@
 cart, checkout and the order's status.
 
 Server-rendered and usable without JavaScript. Every amount shown is priced on the server
-(``orders.checkout.quote``); the cart cookie only says what the diner chose.
+(``orders.placement.quote``); the cart cookie only says what the diner chose.
 """
 
 from __future__ import annotations
@@ -26,17 +26,11 @@ from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.money import to_major, to_minor
 from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.text import storable
-from orders.checkout import (
-    SlotFull,
-    checkout_options,
-    parse_checkout,
-    parse_idempotency_key,
-    parse_lines,
-    place_order,
-    quote,
-)
+from orders.checkout_request import parse_checkout, parse_idempotency_key, parse_lines
 from orders.models import Fulfilment, Order, Status
+from orders.placement import place_order, quote
 from orders.pricing import Quote, StaleCart, round_half_up
+from orders.slots import SlotFull, checkout_options
 from payments.gateway import GatewayError
 from payments.services import payment_start
 from promotions.rules import MAX_CODE_LENGTH

@@ -31,15 +31,10 @@ from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoun
 from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.serializers import reject_unknown_fields
 from nordkestrel.text import storable
-from orders.checkout import (
-    checkout_options,
-    parse_checkout,
-    parse_idempotency_key,
-    parse_lines,
-    place_order,
-    quote,
-)
+from orders.checkout_request import parse_checkout, parse_idempotency_key, parse_lines
 from orders.models import Fulfilment, Order, OrderLine, PaymentMethod, Status
+from orders.placement import place_order, quote
+from orders.slots import checkout_options
 from payments.gateway import GatewayError
 from payments.services import CardPayment, payment_start
 from promotions.rules import MAX_CODE_LENGTH

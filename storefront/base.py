@@ -2,7 +2,7 @@
 context and time zone, and the cart comes from (and goes back to) the cookie.
 
 The pages are server-rendered and usable without JavaScript. Every amount shown is priced on
-the server (``orders.checkout.quote``); the cart cookie only says what the diner chose.
+the server (``orders.placement.quote``); the cart cookie only says what the diner chose.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.views import View
 
 from nordkestrel.errors import InvalidInput
 from nordkestrel.text import storable
-from orders.checkout import quote
 from orders.models import Fulfilment
+from orders.placement import quote
 from orders.pricing import Quote, StaleCart
 from promotions.rules import MAX_CODE_LENGTH
 from storefront import cart as carts

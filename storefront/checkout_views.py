@@ -16,15 +16,11 @@ from django.urls import reverse
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.money import to_minor
 from nordkestrel.ratelimit import OnOutage, limit
-from orders.checkout import (
-    SlotFull,
-    checkout_options,
-    parse_checkout,
-    parse_idempotency_key,
-    place_order,
-)
+from orders.checkout_request import parse_checkout, parse_idempotency_key
 from orders.models import Fulfilment, Order, Status
+from orders.placement import place_order
 from orders.pricing import StaleCart, round_half_up
+from orders.slots import SlotFull, checkout_options
 from payments.gateway import GatewayError
 from payments.services import payment_start
 from storefront import cart as carts

@@ -14,7 +14,8 @@ from menus.storefront import LiveMenu, live_menu
 from nordkestrel.errors import InvalidInput
 from nordkestrel.money import to_major
 from nordkestrel.ratelimit import OnOutage, limit
-from orders.checkout import parse_lines, quote
+from orders.checkout_request import parse_lines
+from orders.placement import quote
 from orders.pricing import StaleCart
 from storefront.base import StorefrontView, code_problem, day_words, see_other
 from tenants.hours import Schedule

@@ -12,11 +12,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from rest_framework import serializers
 
+from nordkestrel.api import first_error
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.money import to_minor
 from nordkestrel.ratelimit import OnOutage, limit
-from orders.checkout_request import parse_checkout, parse_idempotency_key
+from nordkestrel.serializers import validated
+from orders.checkout_request import parse_idempotency_key
 from orders.models import Fulfilment, Order, Status
 from orders.placement import place_order
 from orders.pricing import StaleCart, round_half_up
@@ -25,6 +28,7 @@ from payments.gateway import GatewayError
 from payments.services import payment_start
 from storefront import cart as carts
 from storefront.base import StorefrontView, code_problem, day_words, page_key, see_other
+from storefront.checkout_input import PARSED, CheckoutRequestSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ class CheckoutForm:
         return cls({name: request.POST.get(name, "").strip() for name in names})
 
     def body(self, cart: carts.Cart, tip: int) -> dict[str, Any]:
-        """The form as the body ``parse_checkout`` reads (the API's shape)."""
+        """The form as the body the checkout's serializer reads (the API's shape)."""
         v = self.values
         return {
             "lines": [line.as_dict() for line in cart.lines],
@@ -236,12 +240,18 @@ class CheckoutView(StorefrontView):
             tip = tip_amount(
                 values["tip"], values["tip_custom"], priced.quote.subtotal, self.currency
             )
+            body = validated(
+                CheckoutRequestSerializer, form.body(self.cart, tip), zone=self.restaurant.zone
+            )
             order, _created = place_order(
                 restaurant=self.restaurant,
-                request=parse_checkout(form.body(self.cart, tip), self.restaurant.zone),
+                request=body[PARSED],
                 idempotency_key=page_key(self.cart.token),
                 now=self.now,
             )
+        except serializers.ValidationError as refused:
+            attr, detail = first_error(refused.detail)
+            return self._page(request, form, errors={checkout_field(attr): str(detail)}, status=400)
         except StaleCart as stale:
             return self._page(request, form, changes=self.refresh_from(stale), status=409)
         except SlotFull as full:

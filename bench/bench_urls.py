@@ -24,8 +24,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from customers.models import Customer
 from nordkestrel import urls as project_urls
-from orders.checkout import parse_checkout, parse_idempotency_key, place_order
+from orders.checkout_request import parse_checkout, parse_idempotency_key
 from orders.models import Order, OrderLine
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 

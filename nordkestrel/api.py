@@ -36,17 +36,17 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-def _first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, Any]:
+def first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, Any]:
     """The first leaf of a DRF validation error, with its field path (``items.0.price``)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             field = () if key in ("non_field_errors", "__all__") else (str(key),)
-            return _first_error(value, path + field)
+            return first_error(value, path + field)
     if isinstance(detail, list) and detail:
         for index, value in enumerate(detail):
             if value:  # nested list serializers mark valid rows with an empty dict
                 position = (str(index),) if isinstance(value, (dict, list)) else ()
-                return _first_error(value, path + position)
+                return first_error(value, path + position)
     return (".".join(path) or None), detail
 
 
@@ -107,7 +107,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     status = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
-        attr, leaf = _first_error(exc.detail)
+        attr, leaf = first_error(exc.detail)
         code = getattr(leaf, "code", None) or "invalid"
         body = error_body(status, str(code), str(leaf), attr, type_="validation_error")
     else:

@@ -3,43 +3,48 @@
 Mass assignment is refused rather than ignored (SECURITY.md 2.3): an unknown key (``id``,
 ``restaurant``, ``status``, a typo) is a 400 whose ``attr`` names it, before any field is
 validated. An input serializer inherits :class:`StrictSerializer` or
-:class:`StrictModelSerializer`; API views read a body with ``self.parse(SerializerClass)``.
+:class:`StrictModelSerializer`; API views read a body with ``self.parse(SerializerClass)``
+(:class:`StrictParsing`), and the storefront's pages with :func:`validated`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 
-def reject_unknown_fields(data: Any, allowed: Iterable[str]) -> None:
-    """400 unless ``data`` is an object whose keys are all in ``allowed``."""
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise serializers.ValidationError(
-            {unknown[0]: [serializers.ErrorDetail("This field cannot be set.", "read_only")]}
-        )
+def _not_an_object() -> serializers.ValidationError:
+    return serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
 
 
 # A serializer mixin: unknown fields are refused, not dropped. The body itself must be an
 # object; a nested object validated by a strict serializer must also hold only its fields.
+# A serializer that parses its body itself overrides ``to_internal_value`` and calls
+# ``refuse_unknown_fields`` first.
 # (The strict classes have no docstrings: the API schema would show them as the description
 # of every serializer that has none of its own.)
 class StrictInput:
     def run_validation(self, data: Any = empty) -> Any:
         if getattr(self, "parent", None) is None and not isinstance(data, dict):
-            reject_unknown_fields(data, ())  # the body is not an object
+            raise _not_an_object()
         return super().run_validation(data)  # type: ignore[misc]
+
+    def refuse_unknown_fields(self, data: Any) -> None:
+        """400 unless ``data`` is an object holding only fields this serializer can write."""
+        if not isinstance(data, dict):
+            raise _not_an_object()
+        fields: dict[str, serializers.Field] = self.fields  # type: ignore[attr-defined]
+        unknown = sorted(set(data) - {name for name, f in fields.items() if not f.read_only})
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: [serializers.ErrorDetail("This field cannot be set.", "read_only")]}
+            )
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            fields: dict[str, serializers.Field] = self.fields  # type: ignore[attr-defined]
-            reject_unknown_fields(data, (name for name, f in fields.items() if not f.read_only))
+            self.refuse_unknown_fields(data)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
@@ -54,6 +59,40 @@ class StrictModelSerializer(StrictInput, serializers.ModelSerializer):
 # A body that must be empty (or ``{}``): the action takes no input.
 class NoInput(StrictSerializer):
     pass
+
+
+def validated(
+    serializer_class: type[serializers.Serializer],
+    data: Any,
+    *,
+    instance: Any = None,
+    partial: bool = False,
+    **context: Any,
+) -> dict[str, Any]:
+    """``data`` validated by a strict serializer: an unknown field (``id``, ``restaurant``, a
+    typo) is a 400 naming it; ``context`` goes to the serializer."""
+    if not issubclass(serializer_class, StrictInput):
+        raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
+    serializer = serializer_class(instance, data=data, partial=partial, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# The one way an API view reads a body (the base API views of both front doors inherit it).
+class StrictParsing:
+    def parse(
+        self,
+        serializer_class: type[serializers.Serializer],
+        *,
+        instance: Any = None,
+        partial: bool = False,
+        **context: Any,
+    ) -> dict[str, Any]:
+        """The request's body, validated by a strict serializer (:func:`validated`)."""
+        request = self.request  # type: ignore[attr-defined]
+        return validated(
+            serializer_class, request.data, instance=instance, partial=partial, **context
+        )
 
 
 class AsSent(serializers.JSONField):

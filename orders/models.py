@@ -41,7 +41,7 @@ class Order(TenantModel):
     # The diner's handle on the order (status page): unguessable, never the sequential id.
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     # Per-restaurant order number shown to staff and diners. Checkout writes the order with 0
-    # and numbers it last, just before its commit (orders.checkout._number): the uniqueness is
+    # and numbers it last, just before its commit (orders.placement._number): the uniqueness is
     # checked at commit, and the restaurant's number row is locked for as short as possible.
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices)

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, models
 from django.http import Http404, HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
@@ -28,7 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from nordkestrel.serializers import StrictInput
+from nordkestrel.serializers import StrictParsing
 from staff.access import (
     AccessChecked,
     CredentialRefused,
@@ -123,7 +123,7 @@ class TenantCursorPagination(CursorPagination):
             raise exceptions.NotFound(self.invalid_cursor_message) from None
 
 
-class TenantAPIView(AccessChecked, GenericAPIView):
+class TenantAPIView(StrictParsing, AccessChecked, GenericAPIView):
     front_door = FrontDoor.API
     sealed_hooks = (
         "get_queryset",
@@ -169,24 +169,6 @@ class TenantAPIView(AccessChecked, GenericAPIView):
 
     def get_permissions(self) -> list[BasePermission]:
         return [HasDeclaredScope()]
-
-    def parse(
-        self,
-        serializer_class: type[serializers.Serializer],
-        *,
-        instance: Any = None,
-        partial: bool = False,
-        **context: Any,
-    ) -> dict[str, Any]:
-        """The request's body, validated by a strict serializer: an unknown field (``id``,
-        ``restaurant``, a typo) is a 400 naming it; ``context`` goes to the serializer."""
-        if not issubclass(serializer_class, StrictInput):
-            raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
-        serializer = serializer_class(
-            instance, data=self.request.data, partial=partial, context=context
-        )
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
     def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
         """Narrow the restaurant's rows for this view (filters, select_related)."""

@@ -18,7 +18,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponseBase
 
 from nordkestrel.errors import InvalidInput
-from orders.checkout import parse_idempotency_key, parse_lines
+from orders.checkout_request import parse_idempotency_key, parse_lines
 from orders.pricing import MAX_LINES, MAX_QUANTITY, CartLine
 from promotions.rules import MAX_CODE_LENGTH
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from customers.consent import customer_for_token
 from customers.services import customer_confirm_consent
 from nordkestrel.ratelimit import OnOutage, limit
-from storefront.views import StorefrontView, see_other
+from storefront.base import StorefrontView, see_other
 
 
 class ConsentConfirmView(StorefrontView):

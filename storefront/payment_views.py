@@ -24,7 +24,7 @@ from orders.models import Order, PaymentMethod, Status
 from payments.gateway import GatewayError
 from payments.models import Payment
 from payments.services import CardPayment, payment_confirm_return, payment_start
-from storefront.views import StorefrontView, see_other
+from storefront.base import StorefrontView, see_other
 
 STRIPE_JS = "https://js.stripe.com/v3"
 # What Stripe.js and the Payment Element need (docs.stripe.com/security/guide, "Content

@@ -12,7 +12,7 @@ urlpatterns = [
         menus_api.StorefrontMenuView.as_view(),
         name="api-storefront-menu",
     ),
-    path("api/v1/storefront/", include("orders.storefront_urls")),
+    path("api/v1/storefront/", include("storefront.api_urls")),
     path("healthz", views.healthz, name="healthz"),
     path(".well-known/security.txt", views.security_txt, name="security-txt"),
     path("", include("storefront.page_urls")),

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from customers.models import Customer
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import make_shop, open_all_week
 

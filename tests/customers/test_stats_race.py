@@ -15,7 +15,8 @@ import pytest
 
 from customers.models import Customer
 from customers.services import customer_refresh_stats
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import make_shop, open_all_week, run_concurrently
 

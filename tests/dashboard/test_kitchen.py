@@ -8,8 +8,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, StatusChange
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import make_shop, open_all_week, token_for
 

@@ -17,7 +17,8 @@ from events.dispatch import MAX_ATTEMPTS, deliver, lock_key
 from events.models import Delivery, Event
 from events.tasks import deliver_events
 from nordkestrel import events
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import make_shop, open_all_week
 from tests.support.events import PINGED, ping, recorded, refusing

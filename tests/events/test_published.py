@@ -15,8 +15,9 @@ from events.models import Event
 from menus import services as menus
 from menus.models import Item
 from nordkestrel import events
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
+from orders.placement import place_order
 from orders.services import order_cancel, order_transition
 from promotions.models import Promotion
 from staff.auth import Actor

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import api_client, make_shop, open_all_week
 

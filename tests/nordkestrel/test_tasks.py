@@ -15,8 +15,9 @@ from django.tasks import TaskResultStatus, default_task_backend
 from django_tasks_db.models import DBTaskResult
 
 from events.models import Delivery, Event
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
+from orders.placement import place_order
 from tenants.context import current_restaurant_or_none, tenant_context
 from tests.factories import make_shop, open_all_week
 from tests.support.tasks import staff_count_without_context, visible_staff

@@ -11,8 +11,9 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from orders.api import CONTACT_FIELDS
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, StatusChange
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import api_client, make_shop, open_all_week
 

@@ -14,10 +14,12 @@ from customers.models import Customer
 from menus import services as menus
 from menus.models import Item, StorefrontMenuState
 from nordkestrel.errors import ConflictError, InvalidInput
-from orders.checkout import SlotFull, checkout_options, parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, OrderLine, Status, StatusChange
+from orders.placement import place_order
 from orders.pricing import StaleCart
 from orders.services import order_cancel
+from orders.slots import SlotFull, checkout_options
 from staff.auth import Actor
 from tenants.context import tenant_context
 from tenants.models import OpeningException, Restaurant

@@ -15,8 +15,9 @@ from django.utils import timezone
 from customers.consent import customer_for_token
 from customers.models import Customer
 from customers.services import customer_confirm_consent
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
+from orders.placement import place_order
 from orders.services import order_transition
 from orders.tasks import send_order_email
 from promotions.models import Promotion

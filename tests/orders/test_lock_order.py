@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-import orders.checkout as checkout_module
+import orders.placement as placement_module
 import orders.services as services_module
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
+from orders.placement import place_order
 from orders.services import order_cancel
 from promotions.models import Promotion
 from staff.auth import Actor
@@ -52,7 +53,7 @@ def test_a_checkout_and_a_cancellation_of_the_same_diner_both_finish(restaurants
     # starts on its side; each then goes for what the other might hold.
     checkout_holds_customer = threading.Event()
     cancel_started = threading.Event()
-    count_use = checkout_module.promotion_count_use  # type: ignore[attr-defined]
+    count_use = placement_module.promotion_count_use  # type: ignore[attr-defined]
     refresh = services_module.customer_refresh_stats  # type: ignore[attr-defined]
 
     def slow_count_use(**kwargs):
@@ -64,7 +65,7 @@ def test_a_checkout_and_a_cancellation_of_the_same_diner_both_finish(restaurants
         cancel_started.set()
         return refresh(customer_id)
 
-    monkeypatch.setattr(checkout_module, "promotion_count_use", slow_count_use)
+    monkeypatch.setattr(placement_module, "promotion_count_use", slow_count_use)
     monkeypatch.setattr(services_module, "customer_refresh_stats", signalling_refresh)
 
     def diner():

@@ -11,8 +11,9 @@ import pytest
 
 from customers.models import Customer
 from nordkestrel.errors import InvalidInput
-from orders.checkout import parse_checkout, place_order, quote
+from orders.checkout_request import parse_checkout
 from orders.models import Order
+from orders.placement import place_order, quote
 from orders.services import order_cancel
 from promotions.models import Promotion, Redemption
 from staff.auth import Actor

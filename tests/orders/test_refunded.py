@@ -7,8 +7,9 @@ import pytest
 
 from audit.services import SystemActor
 from customers.models import Customer
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status, StatusChange
+from orders.placement import place_order
 from orders.services import (
     order_mark_refunded,
     order_transition,

@@ -12,8 +12,9 @@ from audit.models import AuditEvent
 from audit.services import SystemActor
 from customers.models import Customer
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError, PermissionDeniedError
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status, StatusChange
+from orders.placement import place_order
 from orders.services import (
     NEXT_STEP,
     TRANSITIONS,

@@ -10,8 +10,9 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
+from orders.placement import place_order
 from payments.models import AccountRoute, Payment, StripeAccount
 from payments.services import payment_confirm_return, payment_start
 from tenants.context import tenant_context

@@ -11,9 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nordkestrel.periodic import registered_jobs
-from orders.checkout import SlotFull, parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
 from orders.periodic import expire_unpaid_orders
+from orders.placement import place_order
+from orders.slots import SlotFull
 from payments.models import Payment, Refund
 from payments.services import payment_start
 from promotions.models import Promotion

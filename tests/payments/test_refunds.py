@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from customers.models import Customer
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status, StatusChange
+from orders.placement import place_order
 from payments.models import Refund
 from payments.money_common import ProviderError
 from payments.refunds import refund_create, refund_remaining

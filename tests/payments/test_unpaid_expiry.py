@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status
 from orders.periodic import expire_unpaid_orders
+from orders.placement import place_order
 from payments import gateway
 from payments.models import Payment, Refund
 from tenants.context import tenant_context

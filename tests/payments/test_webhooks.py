@@ -17,8 +17,9 @@ from django.test import Client
 from django.urls import reverse
 
 from customers.models import Customer
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status, StatusChange
+from orders.placement import place_order
 from orders.selectors import kitchen_queue
 from payments import handlers
 from payments.event_handlers import payment_intent_changed

@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from promotions import services
 from promotions.models import Promotion
 from staff.auth import Actor

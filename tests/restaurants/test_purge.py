@@ -22,7 +22,8 @@ from django.test import Client
 from moto.server import ThreadedMotoServer
 
 from audit.models import AuditAnchor, AuditEvent
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from payments.models import AccountRoute, Payout, Refund, WebhookEvent
 from promotions.models import Promotion
 from restaurants import purge

@@ -32,6 +32,25 @@ def test_the_storefront_api_is_documented_with_its_host():
             assert "$ref" in body["content"]["application/json"]["schema"], path
 
 
+def test_the_checkout_and_quote_bodies_are_named_components_with_properties():
+    document = api_document()
+    components = document["components"]["schemas"]
+    expected = {
+        "/api/v1/storefront/quote": {"lines", "fulfilment", "scheduled_for", "tip"},
+        "/api/v1/storefront/checkout": {"lines", "name", "email", "address", "expected_total"},
+    }
+    for path, fields in expected.items():
+        body = document["paths"][path]["post"]["requestBody"]
+        schema = body["content"]["application/json"]["schema"]
+        prefix = "#/components/schemas/"
+        assert schema["$ref"].startswith(prefix), path
+        component = components[schema["$ref"].removeprefix(prefix)]
+        assert component["type"] == "object", path
+        assert fields <= set(component["properties"]), path
+        lines = component["properties"]["lines"]["items"]
+        assert lines["$ref"].removeprefix(prefix) in components, path
+
+
 def test_the_csv_export_path_names_every_export():
     from exports import registry
 

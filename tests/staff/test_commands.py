@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from menus.models import MenuVersion
 from menus.storefront import live_menu
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from promotions.models import Promotion
 from staff.models import StaffMember
 from tenants.context import tenant_bypass, tenant_context

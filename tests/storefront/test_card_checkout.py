@@ -12,8 +12,9 @@ import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, Status, StatusChange
+from orders.placement import place_order
 from payments.models import AccountRoute, Payment, StripeAccount
 from payments.services import application_fee
 from tenants.context import tenant_context

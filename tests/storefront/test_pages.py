@@ -15,8 +15,9 @@ from django.urls import reverse
 from customers.models import Customer
 from menus import services as menus
 from menus.models import Item
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order
+from orders.placement import place_order
 from orders.pricing import CartLine
 from promotions.models import Promotion
 from staff.auth import Actor

@@ -16,7 +16,8 @@ from django.test.utils import CaptureQueriesContext
 
 from menus.storefront import live_menu
 from nordkestrel.errors import InvalidInput
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
+from orders.placement import place_order
 from tenants.context import tenant_context
 from tenants.hours import Schedule
 from tenants.models import OpeningException, OpeningHours, Restaurant

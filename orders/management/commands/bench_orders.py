@@ -37,8 +37,9 @@ from menus.models import Item, StorefrontMenuState
 from menus.services import publish
 from menus.storefront import live_menu
 from nordkestrel.hosts import storefront_host
-from orders.checkout import parse_checkout, place_order
+from orders.checkout_request import parse_checkout
 from orders.models import Order, OrderLine, OrderSequence, StatusChange
+from orders.placement import place_order
 from promotions.models import Redemption
 from staff.auth import Actor
 from staff.models import StaffMember

@@ -17,7 +17,6 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef
 from django.db.models.functions import JSONObject
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -27,42 +26,31 @@ from rest_framework.views import APIView
 
 from menus.storefront import active_restaurant_with_live_menu
 from nordkestrel.api import ErrorSerializer
-from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
+from nordkestrel.errors import ConflictError, DomainError, NotFoundError
 from nordkestrel.ratelimit import OnOutage, limit
-from nordkestrel.serializers import reject_unknown_fields
-from nordkestrel.text import storable
-from orders.checkout import (
-    checkout_options,
-    parse_checkout,
-    parse_idempotency_key,
-    parse_lines,
-    place_order,
-    quote,
-)
-from orders.models import Fulfilment, Order, OrderLine, PaymentMethod, Status
-from orders.storefront_schema import (
-    MAX_TIP,
-    CardPaymentSerializer,
-    CheckoutOptionsSerializer,
-    CheckoutRequestSerializer,
-    PublicOrderSerializer,
-    QuoteRequestSerializer,
-    QuoteSerializer,
-)
+from nordkestrel.serializers import StrictParsing
+from orders.checkout_request import parse_idempotency_key
+from orders.models import Order, OrderLine, PaymentMethod, Status
+from orders.placement import place_order, quote
+from orders.slots import checkout_options
 from payments.gateway import GatewayError
 from payments.services import CardPayment, payment_start
-from promotions.rules import MAX_CODE_LENGTH
+from storefront.api_schema import (
+    CardPaymentSerializer,
+    CheckoutOptionsSerializer,
+    PublicOrderSerializer,
+    QuoteSerializer,
+)
+from storefront.checkout_input import (
+    PARSED,
+    CheckoutRequestSerializer,
+    QuoteRequest,
+    QuoteRequestSerializer,
+)
 from tenants.context import tenant_context
-from tenants.hours import SCHEDULE_DAYS
 from tenants.models import Restaurant
 from tenants.selectors import active_restaurant_for_host, restaurant_id_for_host
 
-QUOTE_FIELDS = {"lines", "fulfilment", "scheduled_for", "tip", "promotion_code"}
-CHECKOUT_FIELDS = {
-    "lines", "fulfilment", "scheduled_for", "name", "email", "phone", "address",
-    "delivery_notes", "tip", "promotion_code", "marketing_consent", "payment_method",
-    "expected_total",
-}  # fmt: skip
 PUBLIC_ORDER_FIELDS = (
     "public_id", "number", "status", "fulfilment", "promised_at", "placed_at", "accepted_at",
     "preparing_at", "ready_at", "completed_at", "cancelled_at", "subtotal", "discount", "tax",
@@ -90,7 +78,7 @@ def _storefront_restaurant(request: Request) -> Restaurant:
     return restaurant
 
 
-class StorefrontAPIView(APIView):
+class StorefrontAPIView(StrictParsing, APIView):
     """Public: no credentials are read, so no session or token can change what it answers."""
 
     authentication_classes: list[Any] = []
@@ -199,49 +187,8 @@ def _order_response(order: Order, zone: Any, status: int) -> Response:
     return response
 
 
-# --- Parsing the quote -----------------------------------------------------------------------
-
-
-def _parse_time(raw: Any, zone: Any, now: datetime) -> datetime | None:
-    """A time to price the cart at: only the coming days matter (checkout checks the slot)."""
-    if raw in (None, "", "asap"):
-        return None
-    try:
-        parsed = parse_datetime(raw) if isinstance(raw, str) else None
-    except ValueError:  # well-formed but impossible, e.g. February 30
-        parsed = None
-    if parsed is None:
-        raise InvalidInput("Use a time like 2026-05-01T12:30+03:00.", attr="scheduled_for")
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
-    if not now - timedelta(days=1) <= parsed <= now + timedelta(days=SCHEDULE_DAYS + 1):
-        raise InvalidInput("Choose a time in the coming days.", attr="scheduled_for")
-    return parsed
-
-
-def _parse_tip(raw: Any) -> int:
-    if raw is None:
-        return 0
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_TIP:
-        raise InvalidInput(f"Use a whole number from 0 to {MAX_TIP}.", attr="tip")
-    return raw
-
-
-def _parse_code(raw: Any) -> str:
-    if raw is None:
-        return ""
-    if not isinstance(raw, str) or not storable(raw) or len(raw.strip()) > MAX_CODE_LENGTH:
-        raise InvalidInput("That promotion code is not valid.", attr="promotion_code")
-    return raw.strip()
-
-
 def _has_code(data: Any) -> bool:
     return isinstance(data, dict) and bool(data.get("promotion_code"))
-
-
-def _fields(data: Any, allowed: set[str]) -> dict[str, Any]:
-    """The body as a JSON object with only ``allowed`` keys (a 400 otherwise)."""
-    reject_unknown_fields(data, allowed)
-    return dict(data)
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -296,20 +243,14 @@ class QuoteView(StorefrontAPIView):
                 rate=settings.PROMOTION_REDEEM_RATE,
                 on_outage=OnOutage.ALLOW,
             )
-        data = _fields(request.data, QUOTE_FIELDS)
-        lines = parse_lines(data.get("lines", []))
-        fulfilment = data.get("fulfilment") or Fulfilment.PICKUP
-        if fulfilment not in Fulfilment.values:
-            raise InvalidInput("Choose pickup or delivery.", attr="fulfilment")
         now = timezone.now()
-        scheduled_for = _parse_time(data.get("scheduled_for"), restaurant.zone, now)
-        tip = _parse_tip(data.get("tip"))
-        code = _parse_code(data.get("promotion_code"))
-        at = scheduled_for or now + timedelta(minutes=restaurant.prep_time_minutes)
+        body = self.parse(QuoteRequestSerializer, zone=restaurant.zone, now=now)
+        asked: QuoteRequest = body[PARSED]
+        at = asked.scheduled_for or now + timedelta(minutes=restaurant.prep_time_minutes)
         with tenant_context(restaurant):
             priced = quote(
-                restaurant, lines, fulfilment=fulfilment, at=at, tip=tip,
-                promotion_code=code, now=now,
+                restaurant, asked.lines, fulfilment=asked.fulfilment, at=at, tip=asked.tip,
+                promotion_code=asked.promotion_code, now=now,
             )  # fmt: skip
         return Response({**priced.as_dict(), "problems": priced.problems})
 
@@ -347,9 +288,8 @@ class CheckoutView(StorefrontAPIView):
                 rate=settings.PROMOTION_REDEEM_RATE,
                 on_outage=OnOutage.ALLOW,
             )
-        data = _fields(request.data, CHECKOUT_FIELDS)
+        checkout = self.parse(CheckoutRequestSerializer, zone=restaurant.zone)[PARSED]
         key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
-        checkout = parse_checkout(data, restaurant.zone)
         # In a transaction of its own: the new order is answered from what it wrote.
         order, created = place_order(
             restaurant=restaurant, request=checkout, idempotency_key=key, now=timezone.now(),

@@ -1,9 +1,10 @@
-"""The storefront API's bodies, as its OpenAPI document declares them.
+"""The storefront API's answers, as its OpenAPI document declares them.
 
-The views in ``orders/storefront_api.py`` parse requests with the checkout's own parsers and
-build their answers by hand (the status page is polled, the quote is priced in one pass);
-these serializers only describe those shapes, field for field, for the document and the
-clients generated from it. A test checks each answer against them (tests/storefront/test_api.py).
+The views in ``storefront/api.py`` build their answers by hand (the status page is polled,
+the quote is priced in one pass); these serializers only describe those shapes, field for
+field, for the document and the clients generated from it. A test checks each answer against
+them (tests/storefront/test_api.py). What a request may carry is validated by the serializers
+of ``storefront/checkout_input.py``.
 """
 
 from __future__ import annotations
@@ -11,68 +12,6 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from orders.models import Fulfilment, PaymentMethod, Status
-from orders.pricing import MAX_LINES, MAX_QUANTITY
-from promotions.rules import MAX_CODE_LENGTH
-
-MAX_TIP = 10_000_000
-MAX_ID = 2**62
-
-
-# --- Requests --------------------------------------------------------------------------------
-
-
-class CartLineSerializer(serializers.Serializer):
-    item_id = serializers.IntegerField(min_value=0, max_value=MAX_ID)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
-    modifier_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=MAX_ID), max_length=50, required=False
-    )
-    note = serializers.CharField(max_length=200, allow_blank=True, required=False)
-    unit_price = serializers.IntegerField(
-        min_value=0,
-        required=False,
-        help_text="The unit price the diner was shown; a different price now is a problem "
-        "(a quote lists it, checkout answers 409 stale_cart).",
-    )
-
-
-class QuoteRequestSerializer(serializers.Serializer):
-    lines = serializers.ListField(child=CartLineSerializer(), max_length=MAX_LINES)
-    fulfilment = serializers.ChoiceField(choices=Fulfilment.choices, required=False)
-    scheduled_for = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Omitted or null: as soon as possible."
-    )
-    tip = serializers.IntegerField(min_value=0, max_value=MAX_TIP, required=False)
-    promotion_code = serializers.CharField(
-        max_length=MAX_CODE_LENGTH, allow_blank=True, required=False
-    )
-
-
-class AddressSerializer(serializers.Serializer):
-    line1 = serializers.CharField(max_length=200)
-    line2 = serializers.CharField(max_length=200, allow_blank=True, required=False)
-    postal_code = serializers.CharField(max_length=200)
-    city = serializers.CharField(max_length=200)
-
-
-class CheckoutRequestSerializer(QuoteRequestSerializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(max_length=200)
-    phone = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="Required for delivery."
-    )
-    address = AddressSerializer(required=False, help_text="Required for delivery.")
-    delivery_notes = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    marketing_consent = serializers.BooleanField(required=False)
-    payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, required=False)
-    expected_total = serializers.IntegerField(
-        min_value=0,
-        required=False,
-        help_text="The total the diner was shown; a different total now is 409 stale_cart.",
-    )
-
-
-# --- Answers ---------------------------------------------------------------------------------
 
 
 class PaymentMethodOfferSerializer(serializers.Serializer):

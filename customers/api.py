@@ -1,10 +1,11 @@
-"""API: the restaurant's customers (personal data: Owners, Admins and Managers)."""
+"""API: the restaurant's customers (personal data: Owners, Admins and Managers).
+
+One customer with their latest orders is served by the orders app (``orders.customer_api``),
+which sits above this one."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,27 +40,6 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def get_currency(self, customer: Customer) -> str:
         return str(self.context["currency"])
-
-
-class CustomerOrderSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    number = serializers.IntegerField()
-    status = serializers.CharField()
-    total = serializers.IntegerField()
-    currency = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class CustomerDetailSerializer(CustomerSerializer):
-    recent_orders = serializers.SerializerMethodField()
-
-    class Meta(CustomerSerializer.Meta):
-        fields = [*CustomerSerializer.Meta.fields, "recent_orders"]
-        read_only_fields = fields
-
-    @extend_schema_field(CustomerOrderSerializer(many=True))
-    def get_recent_orders(self, customer: Customer) -> Any:
-        return CustomerOrderSerializer(self.context["orders"], many=True).data
 
 
 class CustomerQuerySerializer(serializers.Serializer):
@@ -120,19 +100,3 @@ class CustomerListView(TenantAPIView):
                 "results": CustomerSerializer(page.rows, many=True, context=context).data,
             }
         )
-
-
-class CustomerDetailView(TenantAPIView):
-    """One customer, with their latest orders (at most 20)."""
-
-    model = Customer
-    serializer_class = CustomerDetailSerializer
-    scopes = {"get": Scope.CUSTOMERS_READ}
-
-    def get(self, request: Request, pk: int) -> Response:
-        customer = self.get_object()
-        context = {
-            "currency": self.actor.restaurant.currency,
-            "orders": selectors.recent_orders(customer),
-        }
-        return Response(CustomerDetailSerializer(customer, context=context).data)

@@ -1,4 +1,5 @@
-"""Staff API routes for customers (included under /api/v1/)."""
+"""Staff API routes for customers (included under /api/v1/); one customer with their orders
+is routed by the orders app (``orders.api_urls``)."""
 
 from django.urls import path
 
@@ -6,5 +7,4 @@ from customers import api
 
 urlpatterns = [
     path("customers", api.CustomerListView.as_view(), name="api-customers"),
-    path("customers/<int:pk>", api.CustomerDetailView.as_view(), name="api-customer-detail"),
 ]

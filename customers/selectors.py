@@ -12,7 +12,6 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.db import models
 from django.db.models import F, Q
@@ -20,7 +19,6 @@ from django.db.models import F, Q
 from customers.models import Customer
 from nordkestrel import safejson
 
-RECENT_ORDERS = 20
 MAX_SEARCH_LENGTH = 254
 # A cursor we write is under 100 bytes of JSON; a longer one is not ours.
 MAX_CURSOR_BYTES = 512
@@ -37,17 +35,6 @@ def search_customers(*, q: str = "", marketing_consent: bool | None = None) -> m
     if marketing_consent is not None:
         queryset = queryset.filter(marketing_consent=marketing_consent)
     return queryset
-
-
-def recent_orders(customer: Customer, limit: int = RECENT_ORDERS) -> list[Any]:
-    """The customer's latest orders, newest first, in one query."""
-    from orders.models import Order
-
-    return list(
-        Order.objects.filter(customer_id=customer.pk)
-        .only("id", "number", "status", "total", "currency", "created_at")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 # --- Pages by last order ---------------------------------------------------------------------

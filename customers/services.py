@@ -1,11 +1,12 @@
-"""Customers are created by checkout (one record per email), refreshed from orders, and
-consent to news once they confirm it by email."""
+"""Customers are created by checkout (one record per email) and consent to news once they
+confirm it by email. Their order stats are kept by the orders app (``orders.customer_stats``):
+this app sits below orders and imports none of it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from customers import events as customer_events
 from customers.models import Customer
@@ -38,9 +39,9 @@ def customer_for_checkout(
     One statement, which also locks the row to the end of the transaction: a diner's
     concurrent checkouts queue here, so per-customer promotion caps hold. With
     ``counted_total`` (an order placed at once, ``placed_at`` = ``now``) the same statement
-    counts that order in the stats, as :func:`customer_refresh_stats` would recompute them:
-    the order is written in this transaction or nothing is. A new record publishes
-    ``customer.created``.
+    counts that order in the stats, as ``orders.customer_stats.customer_refresh_stats`` would
+    recompute them: the order is written in this transaction or nothing is. A new record
+    publishes ``customer.created``.
     """
     table = Customer._meta.db_table
     sql = f"""
@@ -93,40 +94,3 @@ def customer_confirm_consent(*, customer_id: int, now: datetime) -> Customer:
             update_fields=["marketing_consent", "consent_at", "consent_source", "updated_at"]
         )
     return customer
-
-
-def customer_refresh_stats(customer_id: int) -> None:
-    """Order count, total spent and first/last order, recomputed from the customer's orders
-    that were placed and not cancelled.
-
-    The row is locked first and the orders read by a second statement: a checkout of the same
-    diner holds the row until it commits (:func:`customer_for_checkout`), so the recount waits
-    for it and then sees its order. Counting in the same statement as the wait would read the
-    orders as they were before it and write back a count one short."""
-    from orders.models import COUNTED_STATUSES, Order
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {Customer._meta.db_table} WHERE restaurant_id = %s AND id = %s "  # noqa: S608 - the model's table
-            "FOR NO KEY UPDATE",
-            [current_restaurant().pk, customer_id],
-        )
-        cursor.execute(
-            f"""
-            UPDATE {Customer._meta.db_table} AS c SET
-                order_count = s.n, total_spent = s.spent,
-                first_order_at = s.first_at, last_order_at = s.last_at
-            FROM (SELECT count(*) AS n, coalesce(sum(total), 0) AS spent,
-                         min(placed_at) AS first_at, max(placed_at) AS last_at
-                    FROM {Order._meta.db_table}
-                   WHERE restaurant_id = %s AND customer_id = %s AND status = ANY(%s)) AS s
-            WHERE c.restaurant_id = %s AND c.id = %s
-            """,  # noqa: S608 - table names are the models', every value a parameter
-            [
-                current_restaurant().pk,
-                customer_id,
-                [str(s) for s in COUNTED_STATUSES],
-                current_restaurant().pk,
-                customer_id,
-            ],
-        )

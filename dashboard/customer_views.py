@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from customers import selectors
 from customers.models import Customer
 from dashboard.base import DashboardView
+from orders.selectors import customer_recent_orders
 from staff.roles import Scope
 
 PAGE_SIZE = 50
@@ -115,7 +116,7 @@ class CustomerView(DashboardView):
             request,
             customer=customer,
             consent=consent_text(customer, zone),
-            orders=selectors.recent_orders(customer),
+            orders=customer_recent_orders(customer.pk),
             currency=self.actor.restaurant.currency,
             zone=zone,
         )

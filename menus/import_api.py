@@ -16,7 +16,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from menus import importer
+from menus import import_merge, import_parse
 from nordkestrel.errors import InvalidInput
 from nordkestrel.ratelimit import OnOutage, rate_limit
 from nordkestrel.serializers import StrictSerializer
@@ -37,7 +37,7 @@ class ImportUploadSerializer(StrictSerializer):
 
 _COUNTS = inline_serializer(
     "MenuImportCounts",
-    {kind: serializers.IntegerField() for kind in importer.KINDS},
+    {kind: serializers.IntegerField() for kind in import_merge.KINDS},
 )
 ImportReportSerializer = inline_serializer(
     "MenuImportReport",
@@ -59,13 +59,13 @@ def _dry_run(request: Request) -> bool:
 
 def _uploaded_file(view: TenantAPIView) -> UploadedFile:
     """The ``file`` part; a body too large to hold an acceptable file is refused unread."""
-    if declared_too_large(view.request, importer.MAX_BYTES):
+    if declared_too_large(view.request, import_parse.MAX_BYTES):
         raise InvalidInput(
-            f"The file is larger than {importer.MAX_BYTES // (1024 * 1024)} MB.",
+            f"The file is larger than {import_parse.MAX_BYTES // (1024 * 1024)} MB.",
             code="too_large",
-            attr=importer.FILE_ATTR,
+            attr=import_parse.FILE_ATTR,
         )
-    upload: UploadedFile = view.parse(ImportUploadSerializer)[importer.FILE_ATTR]
+    upload: UploadedFile = view.parse(ImportUploadSerializer)[import_parse.FILE_ATTR]
     return upload
 
 
@@ -93,9 +93,9 @@ class MenuImportView(TenantAPIView):
     def post(self, request: Request) -> Response:
         dry_run = _dry_run(request)
         upload = _uploaded_file(self)
-        data = importer.parse_file(
+        data = import_parse.parse_file(
             name=upload.name or "",
-            content=upload.read(importer.MAX_BYTES + 1),
+            content=upload.read(import_parse.MAX_BYTES + 1),
             currency=self.actor.restaurant.currency,
         )
-        return Response(importer.import_menu(actor=self.actor, data=data, dry_run=dry_run))
+        return Response(import_merge.import_menu(actor=self.actor, data=data, dry_run=dry_run))

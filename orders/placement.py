@@ -231,6 +231,11 @@ def _replayed(restaurant: Restaurant, key: str, fingerprint: str) -> Order | Non
         return _existing(key, fingerprint)
 
 
+def _has_orders(customer_id: int) -> bool:
+    """Whether the customer has an order that was not cancelled (a first-order-only code)."""
+    return Order.objects.filter(customer_id=customer_id).exclude(status=Status.CANCELLED).exists()
+
+
 def _place(
     restaurant: Restaurant,
     request: CheckoutRequest,
@@ -292,7 +297,9 @@ def _place(
         counted_total=quote.total if status == Status.PLACED else None,
     )
     if promotion is not None:
-        promotion_count_use(promotion=promotion, customer=customer)
+        # The customer's history, read under the row lock customer_for_checkout took.
+        has_orders = promotion.first_order_only and _has_orders(customer.pk)
+        promotion_count_use(promotion=promotion, customer=customer, has_orders=has_orders)
     claim_slot(restaurant, schedule, slot, now)
     order = Order.objects.create(
         number=0,  # numbered last, below

@@ -23,6 +23,8 @@ from orders.services import NEXT_STEP, TRANSITIONS
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(9000, 1, 1)
 MAX_STATUS_VALUES = 20
+# The latest orders shown with a customer.
+RECENT_ORDERS = 20
 # Not yet ready: an order whose promised time has passed is late.
 UNREADY_STATUSES = (Status.PLACED, Status.ACCEPTED, Status.PREPARING)
 NEWEST_FIRST = "-created_at"
@@ -165,3 +167,12 @@ def next_step(order: Order) -> str | None:
 
 def can_be_cancelled(order: Order) -> bool:
     return (order.status, Status.CANCELLED) in TRANSITIONS
+
+
+def customer_recent_orders(customer_id: int, limit: int = RECENT_ORDERS) -> list[Order]:
+    """A customer's latest orders, newest first, in one query."""
+    return list(
+        Order.objects.filter(customer_id=customer_id)
+        .only("id", "number", "status", "total", "currency", "created_at")
+        .order_by("-created_at", "-id")[:limit]
+    )

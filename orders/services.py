@@ -10,12 +10,12 @@ from django.utils import timezone
 from audit import registry
 from audit import services as audit
 from audit.services import SystemActor
-from customers.services import customer_refresh_stats
 from nordkestrel import events
 from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
 from nordkestrel.text import storable
 from orders import events as order_events
 from orders import payment_methods
+from orders.customer_stats import customer_refresh_stats
 from orders.models import Order, Status, StatusChange
 from promotions.services import promotion_release, promotion_restore
 from staff.auth import Actor

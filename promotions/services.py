@@ -26,18 +26,17 @@ from staff.roles import Scope
 from tenants.context import current_restaurant
 
 
-def promotion_count_use(*, promotion: Promotion, customer: Customer) -> None:
+def promotion_count_use(*, promotion: Promotion, customer: Customer, has_orders: bool) -> None:
     """Count one use of ``promotion`` by ``customer``, inside the checkout's transaction.
 
     The total cap is one conditional UPDATE (``redemption_count < max_redemptions``): under
     any concurrency a cap of N admits exactly N. The per-customer rules read the customer's
-    history under the customer's row lock, which checkout already holds.
+    history under the customer's row lock, which checkout already holds: ``has_orders``,
+    whether the customer has an order that was not cancelled, read by checkout under that
+    lock (it matters only to a code for a first order only).
     """
-    if promotion.first_order_only:
-        from orders.models import Order, Status
-
-        if Order.objects.filter(customer_id=customer.pk).exclude(status=Status.CANCELLED).exists():
-            raise refuse("That code is for a first order only.", "promotion_first_order_only")
+    if promotion.first_order_only and has_orders:
+        raise refuse("That code is for a first order only.", "promotion_first_order_only")
     if promotion.per_customer_limit is not None:
         used = Redemption.objects.filter(
             promotion=promotion, customer_id=customer.pk, counted=True

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 
 from customers.models import Customer
-from customers.services import customer_refresh_stats
 from orders.checkout_request import parse_checkout
+from orders.customer_stats import customer_refresh_stats
 from orders.placement import place_order
 from tenants.context import tenant_context
 from tests.factories import make_shop, open_all_week, run_concurrently

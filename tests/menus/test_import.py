@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from menus import importer
+from menus import import_parse
 from menus.models import (
     Category,
     CategoryItem,
@@ -346,7 +346,8 @@ BAD_FILES = [
      {"menus": [{"name": "M", "categories": [{"name": "C", "items": [
          {"name": "A", "price": 1}, {"name": "B", "price": 1, "modifier_groups": ["Nope"]}]}]}]},
      "menus.0.categories.0.items.1.modifier_groups.0", "unknown_group"),
-    ("json too many entries", "menu.json", _entries(importer.MAX_ROWS), "file", "too_many_rows"),
+    ("json too many entries", "menu.json", _entries(import_parse.MAX_ROWS), "file",
+     "too_many_rows"),
     ("csv negative price", "menu.csv", "menu,category,item,price\nM,C,A,100\nM,C,B,-1\n",
      "row 3: price", "invalid"),
     ("csv text price", "menu.csv", "menu,category,item,price\nM,C,A,ten\n", "row 2: price",
@@ -362,7 +363,7 @@ BAD_FILES = [
      "row 2: dietary_tags", "invalid"),
     ("csv empty name", "menu.csv", "menu,category,item,price\nM, ,A,1\n", "row 2: category",
      "invalid"),
-    ("csv too many rows", "menu.csv", _rows(importer.MAX_ROWS + 1), "file", "too_many_rows"),
+    ("csv too many rows", "menu.csv", _rows(import_parse.MAX_ROWS + 1), "file", "too_many_rows"),
     ("json nested 100,000 deep", "menu.json", b"[" * 100_000, "file", "too_deep"),
     ("json objects nested 100,000 deep", "menu.json",
      b'{"menus":' * 100_000 + b"[]" + b"}" * 100_000, "file", "too_deep"),
@@ -372,8 +373,8 @@ BAD_FILES = [
     ("json nested deep, sniffed without an extension", "menu",
      b'{"menus": ' + b"[" * 100_000, "file", "too_deep"),
     ("json with NaN", "menu.json", b'{"menus": NaN}', "file", "invalid_json"),
-    ("too large", "menu.json", b"{" + b" " * importer.MAX_BYTES + b"}", "file", "too_large"),
-    ("far too large", "menu.json", b"{" + b" " * (3 * importer.MAX_BYTES) + b"}", "file",
+    ("too large", "menu.json", b"{" + b" " * import_parse.MAX_BYTES + b"}", "file", "too_large"),
+    ("far too large", "menu.json", b"{" + b" " * (3 * import_parse.MAX_BYTES) + b"}", "file",
      "too_large"),
 ]  # fmt: skip
 

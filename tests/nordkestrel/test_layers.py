@@ -36,3 +36,19 @@ def test_the_kernel_and_the_front_door_contracts_name_every_app():
     assert set(contracts["front-doors"]["source_modules"]) == (
         _project_apps() - doors - {"demo", "nordkestrel"}
     )
+
+
+# Application code is split along its seams before a module grows past this.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_of_application_code_is_over_600_lines():
+    too_long = {}
+    for app in sorted(_project_apps()):
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            lines = len(path.read_text().splitlines())
+            if lines > MAX_MODULE_LINES:
+                too_long[str(path.relative_to(ROOT))] = lines
+    assert too_long == {}

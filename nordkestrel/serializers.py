@@ -61,6 +61,11 @@ class NoInput(StrictSerializer):
     pass
 
 
+def _require_strict(serializer_class: type[serializers.Serializer]) -> None:
+    if not issubclass(serializer_class, StrictInput):
+        raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
+
+
 def validated(
     serializer_class: type[serializers.Serializer],
     data: Any,
@@ -71,8 +76,7 @@ def validated(
 ) -> dict[str, Any]:
     """``data`` validated by a strict serializer: an unknown field (``id``, ``restaurant``, a
     typo) is a 400 naming it; ``context`` goes to the serializer."""
-    if not issubclass(serializer_class, StrictInput):
-        raise TypeError(f"{serializer_class.__name__} must refuse unknown fields: StrictInput.")
+    _require_strict(serializer_class)
     serializer = serializer_class(instance, data=data, partial=partial, context=context)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -89,6 +93,7 @@ class StrictParsing:
         **context: Any,
     ) -> dict[str, Any]:
         """The request's body, validated by a strict serializer (:func:`validated`)."""
+        _require_strict(serializer_class)  # before the body is read
         request = self.request  # type: ignore[attr-defined]
         return validated(
             serializer_class, request.data, instance=instance, partial=partial, **context

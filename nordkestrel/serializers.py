@@ -35,12 +35,29 @@ class StrictInput:
         """400 unless ``data`` is an object holding only fields this serializer can write."""
         if not isinstance(data, dict):
             raise _not_an_object()
-        fields: dict[str, serializers.Field] = self.fields  # type: ignore[attr-defined]
-        unknown = sorted(set(data) - {name for name, f in fields.items() if not f.read_only})
+        unknown = sorted(set(data) - self._strict_writable_names())
         if unknown:
             raise serializers.ValidationError(
                 {unknown[0]: [serializers.ErrorDetail("This field cannot be set.", "read_only")]}
             )
+
+    def _strict_writable_names(self) -> frozenset[str]:
+        """The names a body may carry. A plain serializer's fields are copies of its declared
+        fields, so their names are worked out once per class (building ``self.fields`` copies
+        every field on every request); a model serializer, or one that builds its own fields,
+        is asked each time."""
+        cls = type(self)
+        if isinstance(self, serializers.ModelSerializer) or (
+            cls.get_fields is not serializers.Serializer.get_fields  # type: ignore[attr-defined]
+        ):
+            fields: dict[str, serializers.Field] = self.fields  # type: ignore[attr-defined]
+            return frozenset(name for name, f in fields.items() if not f.read_only)
+        writable: frozenset[str] | None = cls.__dict__.get("_strict_writable")
+        if writable is None:
+            declared: dict[str, serializers.Field] = cls._declared_fields  # type: ignore[attr-defined]
+            writable = frozenset(name for name, f in declared.items() if not f.read_only)
+            cls._strict_writable = writable  # type: ignore[attr-defined]
+        return writable
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

@@ -110,6 +110,10 @@ class QuoteRequestSerializer(StrictSerializer):
         max_length=MAX_CODE_LENGTH, allow_blank=True, required=False
     )
 
+    def run_validators(self, value: Any) -> None:
+        """Nothing to run: no validators, no read-only defaults (DRF's own would build the
+        bound fields, a copy of every declared field, on every checkout)."""
+
     def to_internal_value(self, data: Any) -> dict[str, QuoteRequest]:
         self.refuse_unknown_fields(data)
         try:

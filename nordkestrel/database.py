@@ -80,6 +80,18 @@ def _milliseconds(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def role_url(url: str, suffix: str) -> str:
+    """``url`` with its user ``<user>_<suffix>`` and no password (nordkestrel/dbroles.py)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    user = parts.username or ""
+    if not user:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}_{suffix}@{host}"))
+
+
 def database_settings(url: str, limits: Timeouts, *, conn_max_age: int) -> dict[str, Any]:
     """``DATABASES["default"]`` for ``url``: the bounded backend and these limits. Options in
     the URL (``?connect_timeout=``, ``?options=-c ...``) win over the environment's."""

@@ -2,10 +2,11 @@
 
 When ``DATABASE_URL`` is unset outside production, settings call
 :func:`embedded_database_url`. It finds the server already running on the data folder
-(``.data/postgres``) or starts it, then makes sure the application's role and database exist.
-The role is deliberately not a superuser and cannot bypass row-level security, so local runs
-behave like production. The server keeps running after the process exits, so every
-``manage.py`` command, the web server and the test runner share it; ``make db-stop`` stops it.
+(``.data/postgres``) or starts it, then makes sure the application's three roles and its
+database exist, as in production (nordkestrel/dbroles.py): the owner runs migrations, the
+application role owns nothing and cannot bypass row-level security, so local runs behave like
+production. The server keeps running after the process exits, so every ``manage.py``
+command, the web server and the test runner share it; ``make db-stop`` stops it.
 """
 
 from __future__ import annotations
@@ -33,39 +34,20 @@ def _socket_dir(server: Any) -> str:
     return str(socket_dir)
 
 
-def _ensure_role_and_database(socket_dir: str) -> None:
-    import psycopg
-    from psycopg import sql
+def _ensure_roles_and_database(socket_dir: str) -> None:
+    """The application's three roles and its database (nordkestrel/dbroles.py)."""
+    from nordkestrel import dbroles
 
-    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as c:
-        role = c.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [APP_ROLE]
-        ).fetchone()
-        if role is None:
-            # CREATEDB lets the test runner create its own test database; nothing more.
-            c.execute(
-                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS CREATEDB").format(
-                    sql.Identifier(APP_ROLE)
-                )
-            )
-        elif role[0] or role[1]:
-            c.execute(
-                sql.SQL("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(APP_ROLE))
-            )
-        database = c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [APP_DATABASE])
-        if database.fetchone() is None:
-            c.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(APP_DATABASE), sql.Identifier(APP_ROLE)
-                )
-            )
+    superuser = f"postgres://postgres@/postgres?host={socket_dir}"
+    dbroles.setup(superuser, dbroles.Roles(APP_ROLE), APP_DATABASE)
 
 
 def embedded_database_url(data_dir: Path) -> str:
-    """Start (or find) the embedded server and return a URL for the application role."""
+    """Start (or find) the embedded server and return a URL for the application role (the
+    other two roles' URLs are derived from it)."""
     server = _server(data_dir)
     socket_dir = _socket_dir(server)
-    _ensure_role_and_database(socket_dir)
+    _ensure_roles_and_database(socket_dir)
     return f"postgres://{APP_ROLE}@/{APP_DATABASE}?host={socket_dir}"
 
 

@@ -35,6 +35,7 @@ if PRODUCTION:
             "SECRET_KEY",
             "ALLOWED_HOSTS",
             "DATABASE_URL",
+            "DATABASE_PLATFORM_URL",
             "REDIS_URL",
             "CLERK_ISSUER",
             "CLERK_AUTHORIZED_PARTIES",
@@ -145,17 +146,45 @@ TEMPLATES = [
 # checks drop a connection the server closed instead of failing the next request with it.
 # Timeouts per process type, and the client's own bound on every wait: nordkestrel/database.py.
 DATABASE_URL = env.get_str("DATABASE_URL")
+DATABASE_PLATFORM_URL = env.get_str("DATABASE_PLATFORM_URL")
+DATABASE_OWNER_URL = env.get_str("DATABASE_OWNER_URL")
 if not DATABASE_URL:
     from nordkestrel.devdb import embedded_database_url
 
     DATABASE_URL = embedded_database_url(DATA_DIR)
+if not PRODUCTION:
+    # Development and CI log in without passwords: the other two roles are named after the
+    # application's (nordkestrel/dbroles.py). Production sets all three URLs.
+    DATABASE_PLATFORM_URL = DATABASE_PLATFORM_URL or database.role_url(DATABASE_URL, "platform")
+    DATABASE_OWNER_URL = DATABASE_OWNER_URL or database.role_url(DATABASE_URL, "owner")
 PROCESS_KIND = database.process_kind()
 DATABASE_TIMEOUTS = database.timeouts(PROCESS_KIND)
+_conn_max_age = env.get_int("DB_CONN_MAX_AGE", 60)
 DATABASES = {
     "default": database.database_settings(
-        DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=env.get_int("DB_CONN_MAX_AGE", 60)
-    )
+        DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=_conn_max_age
+    ),
+    # The platform role, reached only inside tenant_bypass() (nordkestrel/dbrouting.py).
+    "platform": database.database_settings(
+        DATABASE_PLATFORM_URL or DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=_conn_max_age
+    ),
+    # The schema's owner: migrations only (`manage.py migrate --database owner`).
+    "owner": database.database_settings(
+        DATABASE_OWNER_URL or DATABASE_URL, DATABASE_TIMEOUTS, conn_max_age=0
+    ),
 }
+# Behind PgBouncer in transaction mode a named cursor cannot outlive its transaction:
+# .iterator() then fetches in chunks with client-side cursors (README, "Database roles").
+if env.get_bool("DB_TRANSACTION_POOLING", False):
+    for _database in DATABASES.values():
+        _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The test runner creates one database, as the owner, and the other aliases log in to it.
+DATABASES["platform"]["TEST"] = {"MIRROR": "default"}
+DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["nordkestrel.dbrouting.Router"]
+# The roles by name, for the grants the owner applies after each migration
+# (nordkestrel/dbgrants.py) and the checks that refuse an unsafe application role.
+DATABASE_ROLES = {alias: DATABASES[alias].get("USER") or "" for alias in DATABASES}
 # After the database made this process wait out a timeout, new connections fail at once
 # (503) for this long; 503s carry it as Retry-After.
 DB_RETRY_SECONDS = env.get_seconds("DB_RETRY_SECONDS", 5)

@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.core.cache import cache
@@ -152,24 +153,109 @@ def reconnect_as():
     return swap
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _flush_may_truncate_audit():
-    """Let the suite's between-test flush TRUNCATE the audit tables of the test database.
+_credentials: dict[str, tuple[str, str]] = {}
+_owner_connections: list = []
 
-    The trigger allows that only in a database named test_* and only in a transaction that
-    asked for it; here, only Django's flush asks.
-    """
+
+def _remember_credentials() -> None:
+    from django.conf import settings
+
+    if not _credentials:
+        for name, database in settings.DATABASES.items():
+            _credentials[name] = (database.get("USER", ""), database.get("PASSWORD", ""))
+
+
+def _login_as(alias: str) -> None:
+    """Log the default connection in as the role of another alias (its user and password)."""
+    from django.db import connections
+
+    _remember_credentials()
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict["USER"], connection.settings_dict["PASSWORD"] = _credentials[alias]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The owner creates the test database and migrates it (the application role may create
+    nothing), as ``manage.py migrate --database owner`` does outside tests."""
+    _login_as("owner")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Then every test runs as the application role; the owner drops the database at the end."""
+    _login_as("default")
+    yield
+    from django.db import connections
+
+    for connection in _owner_connections:
+        connection.close()
+    with django_db_blocker.unblock():
+        connections.close_all()
+        _login_as("owner")
+
+
+def _every_test_may_use_the_platform_connection():
+    """Code under test reaches the platform role through tenant_bypass(); the platform alias
+    is a mirror of the test database (no transaction or flush of its own)."""
+    from django.test import TestCase, TransactionTestCase
+
+    # The owner's alias too, for Django's own look at every alias's migration history.
+    TransactionTestCase.databases = {"default", "platform", "owner"}
+    TestCase.databases = {"default", "platform", "owner"}
+
+
+_every_test_may_use_the_platform_connection()
+
+
+def _connect_as_owner():
+    """A psycopg connection to the test database as the schema's owner (autocommit)."""
+    import psycopg
+    from django.db import connections
+
+    _remember_credentials()
+    params = dict(connections["default"].get_connection_params())
+    params["user"], password = _credentials["owner"]
+    params["password"] = password or None
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+@contextmanager
+def owner_connection():
+    """The owner's own connection, for a test's set-up that no application role may do."""
+    connection = _connect_as_owner()
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_as_the_owner():
+    """The suite's between-test flush TRUNCATEs every table, which only the owner may do
+    (the application role has no TRUNCATE privilege), and the audit tables only in a
+    transaction that asked for it in a database named test_* (the trigger)."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.execute_sql_flush
+    owner = _owner_connections
 
     def execute_sql_flush(self, sql_list):
-        allow = "SELECT set_config('app.audit_allow_truncate', 'on', true)"
-        return original(self, [allow, *sql_list])
+        if not owner or owner[0].closed:
+            owner[:] = [_connect_as_owner()]
+        with owner[0].transaction(), owner[0].cursor() as cursor:
+            cursor.execute("SELECT set_config('app.audit_allow_truncate', 'on', true)")
+            for statement in sql_list:
+                cursor.execute(statement)
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+    for connection in owner:
+        connection.close()
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""What the owner grants after every migration, and the function the policies trust.
+
+Run by the owner (``post_migrate``, and the migration that made the policies trust roles):
+
+- ``nordkestrel_platform()``, true only for the platform role (and the owner, whose data
+  migrations cross restaurants). Every tenant policy reads it; it reads no setting, so no
+  statement the application role may run makes it true. The roles' names are written into
+  its body from ``settings.DATABASE_ROLES``; a policy keeps the function's identity, so it
+  cannot be shadowed, and only the owner may replace it.
+- ``SELECT, INSERT, UPDATE, DELETE`` on every table, and the use of every sequence, for the
+  application and platform roles; on the audit log's tables the application role may only
+  read and append, and the platform role may also delete (pruning, which the trigger allows
+  only past retention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+PLATFORM_FUNCTION = "nordkestrel_platform"
+AUDIT_TABLES = ("audit_auditevent", "audit_auditanchor")
+
+
+def _literal(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def crossing_roles() -> list[str]:
+    """The roles the policies let across restaurants: the platform role and the owner,
+    never the application role (a configuration that names it as either crosses nothing
+    more: ``check --deploy`` and /readyz refuse it)."""
+    roles = settings.DATABASE_ROLES
+    app = roles.get("default", "")
+    return sorted({roles.get("platform", ""), roles.get("owner", "")} - {"", app}) or [""]
+
+
+def platform_function_sql() -> str:
+    names = ", ".join(_literal(name) for name in crossing_roles())
+    return (
+        f"CREATE OR REPLACE FUNCTION {PLATFORM_FUNCTION}() RETURNS boolean "
+        f"LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT current_user IN ({names}) $$"
+    )
+
+
+def grant_statements(audit_tables: tuple[str, ...] = AUDIT_TABLES) -> list[str]:
+    roles = settings.DATABASE_ROLES
+    app, platform = roles.get("default", ""), roles.get("platform", "")
+    grantees = [_ident(name) for name in dict.fromkeys([app, platform]) if name]
+    if not grantees:
+        return []
+    everyone = ", ".join(grantees)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {everyone}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {everyone}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {everyone}",
+        f"GRANT EXECUTE ON FUNCTION {PLATFORM_FUNCTION}() TO {everyone}",
+    ]
+    for table in audit_tables:
+        statements.append(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {everyone}")
+        if platform and platform != app:
+            statements.append(f"GRANT DELETE ON {table} TO {_ident(platform)}")
+    return statements
+
+
+def apply(connection: Any) -> None:
+    """Re-create the function and reapply the grants (idempotent)."""
+    owner = connection.settings_dict.get("USER")
+    with connection.cursor() as cursor:
+        cursor.execute(platform_function_sql())
+        if owner and owner == settings.DATABASE_ROLES.get("default"):
+            return  # one role for everything (a bare DATABASE_URL): nothing to grant
+        cursor.execute(
+            "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+            [list(AUDIT_TABLES)],
+        )
+        existing = tuple(row[0] for row in cursor.fetchall())
+        for statement in grant_statements(existing):
+            cursor.execute(statement)
+
+
+def after_migrate(using: str = "default", **kwargs: Any) -> None:
+    """After ``migrate`` as the owner. Django's ``flush`` sends the same signal, as whichever
+    role flushed: only the owner has anything to apply."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.settings_dict.get("USER") == settings.DATABASE_ROLES.get("owner"):
+        apply(connection)
+
+
+# Why the connected role must not serve requests (NULL: it is safe). The application role may
+# not be a superuser, bypass row-level security, own the database or anything in it (an owner
+# may alter or disable what binds it), be a member of another role (it could SET ROLE), or
+# create roles or databases.
+UNSAFE_ROLE_SQL = """
+SELECT CASE
+    WHEN r.rolsuper THEN 'is a superuser'
+    WHEN r.rolbypassrls THEN 'bypasses row-level security'
+    WHEN EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)
+        THEN 'is a member of another role'
+    WHEN EXISTS (SELECT 1 FROM pg_database d
+                  WHERE d.datname = current_database() AND d.datdba = r.oid)
+        THEN 'owns the database'
+    WHEN EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspowner = r.oid
+                    AND left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema')
+      OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid
+                    AND c.relnamespace = 'public'::regnamespace)
+      OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.proowner = r.oid
+                    AND p.pronamespace = 'public'::regnamespace)
+        THEN 'owns tables, functions or schemas'
+    WHEN r.rolcreaterole OR r.rolcreatedb THEN 'may create roles or databases'
+END
+FROM pg_roles r WHERE r.rolname = current_user
+"""

@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from nordkestrel.dbrouting import current_alias
+
 # The second number of an advisory lock is a PostgreSQL ``int``.
 KEY_RANGE = 2**31
 # The level of the locks a session holds across transactions; every later level's locks are
@@ -105,12 +107,13 @@ def _key(key: int) -> int:
     return key % KEY_RANGE
 
 
-def lock_for_transaction(lock: LockClass, key: int | str, *, using: str = DEFAULT_DB_ALIAS) -> None:
+def lock_for_transaction(lock: LockClass, key: int | str, *, using: str | None = None) -> None:
     """Wait for ``lock`` on ``key`` (a number, or a text PostgreSQL hashes); it is released
-    when the current transaction ends."""
+    when the current transaction ends. It is taken on the connection the block's queries use
+    (nordkestrel/dbrouting.py) unless ``using`` names one."""
     if lock.level == SESSION_LEVEL:
         raise ValueError(f"The {lock} lock is held by a session, not a transaction.")
-    connection = connections[using]
+    connection = connections[using or current_alias.get()]
     if not connection.in_atomic_block:
         raise RuntimeError(f"The {lock} lock is held by a transaction: open one first.")
     with connection.cursor() as cursor:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from nordkestrel.cache import OUTAGES as redis_outages
 from nordkestrel.cache import RedisCache
+from nordkestrel.dbgrants import UNSAFE_ROLE_SQL
 from nordkestrel.errors import error_response
 from nordkestrel.outage import is_database_outage, unavailable_response
 
@@ -31,7 +32,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 class UnsafeDatabaseRole(RuntimeError):
-    """Connected as a role that row-level security does not bind: tenant isolation is off."""
+    """Connected as a role that could lower row-level security: tenant isolation is off."""
 
 
 # /readyz answers within about 3 s whatever is down: the database gets a connection of its
@@ -42,12 +43,9 @@ READINESS_DATABASE_SECONDS = 2.0
 
 def _check_database() -> None:
     database: Any = connections["default"]
-    row = database.probe(
-        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        seconds=READINESS_DATABASE_SECONDS,
-    )
+    row = database.probe(UNSAFE_ROLE_SQL, seconds=READINESS_DATABASE_SECONDS)
     if row is None or row[0]:
-        raise UnsafeDatabaseRole("the database role is a superuser or bypasses RLS")
+        raise UnsafeDatabaseRole(f"the database role {row[0] if row else 'is missing'}")
 
 
 def _check_cache() -> None:
@@ -75,7 +73,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         try:
             check()
         except UnsafeDatabaseRole:
-            logger.error("Readiness check failed: %s role bypasses row-level security", name)
+            logger.error("Readiness check failed: %s role could lower row-level security", name)
             checks[name] = "unsafe_role"
         except Exception as error:
             # A dependency that is down is expected here: one line, no traceback.

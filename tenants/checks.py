@@ -49,25 +49,31 @@ def check_tenant_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 def check_database_role(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """Row-level security binds only a role that is neither superuser nor BYPASSRLS.
+    """Row-level security binds the application role only if it cannot lower the wall: it
+    is no superuser, has no BYPASSRLS, owns nothing, belongs to no other role and may create
+    nothing (nordkestrel/dbgrants.py).
 
-    Runs with ``manage.py check --database default`` (deploy pipelines); /readyz checks the
-    same on every probe.
+    Runs with ``manage.py check --deploy --database default`` (deploy pipelines); /readyz
+    checks the same on every probe. Only the ``default`` alias is the application role.
     """
     from django.db import connections
 
+    from nordkestrel.dbgrants import UNSAFE_ROLE_SQL
+
     errors: list[checks.CheckMessage] = []
     for alias in databases or []:
+        if alias != "default":
+            continue
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-            )
+            cursor.execute(UNSAFE_ROLE_SQL)
             row = cursor.fetchone()
         if row is None or row[0]:
+            why = row[0] if row else "is not a role"
             errors.append(
                 checks.Error(
-                    f"Database '{alias}' is used by a role that bypasses row-level security.",
-                    hint="Connect as a role with NOSUPERUSER NOBYPASSRLS.",
+                    f"Database '{alias}' is used by a role that {why}: it could lower "
+                    "row-level security.",
+                    hint="Connect as the application role made by nordkestrel/dbroles.py.",
                     id="tenants.E004",
                 )
             )

@@ -3,8 +3,9 @@
 :class:`TenantModel` carries :class:`RowLevelSecurity` in its ``Meta.constraints``, so
 ``makemigrations`` writes it into the migration that creates every tenant table: the table
 gets ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` and one policy keyed on the transaction-local
-``app.restaurant_id`` (or the explicit platform bypass). With neither set, a query sees no rows
-and an insert is refused, even one written as raw SQL.
+``app.restaurant_id``, or on the role: only the platform role crosses restaurants
+(``nordkestrel_platform()``, nordkestrel/dbgrants.py), and no setting does. With no restaurant
+set, the application role sees no rows and its inserts are refused, even in raw SQL.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from typing import Any
 
 from django.db.models import BaseConstraint
 
-from tenants.context import BYPASS_SETTING, RESTAURANT_SETTING
+from nordkestrel import dbgrants
+from tenants.context import RESTAURANT_SETTING
 
 POLICY_NAME = "tenant_isolation"
 PUBLIC_READ_POLICY = "public_read"
+
+
+def tenant_condition(column: str = "restaurant_id") -> str:
+    """The policy: the row is the current restaurant's, or the role is the platform's."""
+    return (
+        f"({column} = NULLIF(current_setting('{RESTAURANT_SETTING}', true), '')::bigint "
+        f"OR {dbgrants.PLATFORM_FUNCTION}())"
+    )
 
 
 class RowLevelSecurity(BaseConstraint):
@@ -36,11 +46,9 @@ class RowLevelSecurity(BaseConstraint):
     def _statements(self, model: Any, schema_editor: Any) -> list[str]:
         table = schema_editor.quote_name(model._meta.db_table)
         column = schema_editor.quote_name(model._meta.get_field("restaurant").column)
-        condition = (
-            f"({column} = NULLIF(current_setting('{RESTAURANT_SETTING}', true), '')::bigint "
-            f"OR current_setting('{BYPASS_SETTING}', true) = 'on')"
-        )
+        condition = tenant_condition(column)
         statements = [
+            dbgrants.platform_function_sql(),
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
             f"CREATE POLICY {POLICY_NAME} ON {table} USING {condition} WITH CHECK {condition}",

@@ -23,6 +23,7 @@ def test_anonymous_is_sent_to_sign_in(roster):
     assert response["Location"] == "/dev/sign-in?next=%2Fdashboard%2Fstaff"
 
 
+@pytest.mark.django_db(transaction=True)  # the sign-in page lists staff as the platform
 def test_dev_sign_in_sets_a_verifiable_session_cookie(roster):
     member = roster[("ours", "manager")]
     client = Client()
@@ -37,6 +38,7 @@ def test_dev_sign_in_sets_a_verifiable_session_cookie(roster):
     assert b"Ours" in home.content
 
 
+@pytest.mark.django_db(transaction=True)  # the sign-in page lists staff as the platform
 def test_dev_sign_in_refuses_an_offsite_next(roster):
     member = roster[("ours", "owner")]
     response = Client().post(

@@ -79,7 +79,7 @@ def card_shop(roster, restaurants, stripe_stand_in):
         StripeAccount.objects.create(
             account_id="acct_ours", details_submitted=True, charges_enabled=True
         )
-    AccountRoute.objects.create(account_id="acct_ours", restaurant=ours)
+        AccountRoute.objects.create(account_id="acct_ours", restaurant=ours)
     return ids
 
 

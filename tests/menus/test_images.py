@@ -19,7 +19,7 @@ from audit.models import AuditEvent
 from menus import images
 from menus.models import Item, MenuVersion
 from nordkestrel.errors import InvalidInput
-from tenants.context import tenant_bypass, tenant_context
+from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import api_client
 
@@ -113,8 +113,8 @@ def make_item(restaurant, name="Soup", **fields):
 
 
 def fresh_item(item):
-    with tenant_bypass():
-        return Item.unscoped.get(pk=item.pk)
+    with tenant_context(Restaurant.objects.get(pk=item.restaurant_id)):
+        return Item.objects.get(pk=item.pk)
 
 
 def upload_item_image(member, item, data, name="photo.png", content_type="image/png", **extra):

@@ -73,7 +73,7 @@ def _take_cards(stand_in: StripeStandIn, restaurant: Restaurant, shop: dict) -> 
             account_id=account_id, details_submitted=True, charges_enabled=True,
             payouts_enabled=True,
         )  # fmt: skip
-    AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+        AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
     payment = paid_order(stand_in, restaurant, shop, email="card@example.com")
     with tenant_context(restaurant):
         Dispute.objects.create(

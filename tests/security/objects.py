@@ -11,7 +11,8 @@ from customers.models import Customer
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
 from promotions.models import Promotion
 from staff.roles import Role
-from tenants.context import tenant_bypass, tenant_context
+from tenants.context import tenant_context
+from tenants.models import Restaurant
 from tests.factories import make_staff
 
 
@@ -124,6 +125,6 @@ def secret_of(obj):
 
 
 def snapshot(obj):
-    with tenant_bypass():
+    with tenant_context(Restaurant.objects.get(pk=obj.restaurant_id)):
         fresh = type(obj).unscoped.filter(pk=obj.pk).first()
         return model_to_dict(fresh) if fresh else None

@@ -4,16 +4,17 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
+from nordkestrel.dbrouting import current_connection
 from tenants.context import tenant_bypass, tenant_context
 from tenants.models import TenantModel
 
 pytestmark = pytest.mark.django_db
 
 
-# Platform tables that name a restaurant without being one restaurant's data: Stripe's
-# account → restaurant routing and the webhook inbox (events are stored before we know whose
-# they are). Only webhook code reads them, inside the one named bypass. The record of an
-# account purge outlives the restaurant's data and is the platform's (restaurants/purge.py).
+# Tables that name a restaurant but are not TenantModels (their restaurant is not a required
+# foreign key): Stripe's account → restaurant routing, the webhook inbox (an event is stored
+# before we know whose it is) and the record of an account purge, which outlives the
+# restaurant's data. They have forced row-level security like every other table.
 PLATFORM_TABLES = {"payments_accountroute", "payments_webhookevent", "tenants_deletionrecord"}
 
 
@@ -23,7 +24,7 @@ def test_platform_tables_are_not_tenant_models():
 
 
 def tenant_tables_in_catalogue():
-    """Every table with a restaurant_id column (platform tables aside), from the catalogue."""
+    """Every table with a restaurant_id column, from the catalogue."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -37,7 +38,7 @@ def tenant_tables_in_catalogue():
               AND a.attname = 'restaurant_id' AND NOT a.attisdropped
             """
         )
-        return {row[0]: row[1:] for row in cursor.fetchall() if row[0] not in PLATFORM_TABLES}
+        return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
 def test_every_tenant_table_has_forced_rls_and_a_policy():
@@ -45,6 +46,27 @@ def test_every_tenant_table_has_forced_rls_and_a_policy():
     assert tables, "tenant tables exist"
     lacking = {name: flags for name, flags in tables.items() if flags != (True, True, True)}
     assert lacking == {}, f"tables without ENABLE+FORCE RLS and a policy: {lacking}"
+
+
+def test_every_policy_trusts_the_role_and_reads_no_setting_but_the_restaurant():
+    """No policy may read a switch the application role could set: crossing restaurants is
+    ``nordkestrel_platform()``, a function of the role alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, policyname, cmd, coalesce(qual, ''), coalesce(with_check, '') "
+            "FROM pg_policies WHERE schemaname = current_schema()"
+        )
+        policies = cursor.fetchall()
+    assert set(tenant_tables_in_catalogue()) <= {row[0] for row in policies}
+    for table, name, command, qual, check in policies:
+        if name == "public_read":
+            assert (command, qual, check) == ("SELECT", "true", ""), table
+            continue
+        for expression in (qual, check):
+            assert "nordkestrel_platform()" in expression, (table, expression)
+            settings_read = expression.count("current_setting(")
+            assert settings_read == expression.count("current_setting('app.restaurant_id'")
+            assert settings_read == 1, (table, expression)
 
 
 def test_every_tenant_model_is_in_the_catalogue():
@@ -59,7 +81,7 @@ def test_connection_role_cannot_bypass_rls():
 
 
 def raw_staff_restaurants():
-    with connection.cursor() as cursor:
+    with current_connection().cursor() as cursor:
         cursor.execute("SELECT restaurant_id FROM staff_staffmember")
         return {row[0] for row in cursor.fetchall()}
 
@@ -102,7 +124,9 @@ def test_raw_update_cannot_touch_other_rows(roster, restaurants):
         assert cursor.fetchone() == (0,)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_bypass_sees_every_restaurant(roster, restaurants):
+    """As the platform role, on its own connection (so: what is committed)."""
     with tenant_bypass():
         assert raw_staff_restaurants() == {r.pk for r in restaurants}
 
@@ -119,7 +143,8 @@ def test_tenant_indexes_and_unique_constraints_lead_with_restaurant():
             LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
             WHERE x.indisunique AND NOT x.indisprimary AND t.relname = ANY(%s)
             """,
-            [list(tenant_tables_in_catalogue())],
+            # The platform tables' unique keys are Stripe's global ids.
+            [list(set(tenant_tables_in_catalogue()) - PLATFORM_TABLES)],
         )
         rows = cursor.fetchall()
     assert rows, "tenant tables have unique constraints"

@@ -62,7 +62,8 @@ def key_client(member):
 # --- Credentials -----------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+# The credential's lookup crosses restaurants as the platform role, which sees committed rows.
+@pytest.mark.django_db(transaction=True)
 class TestRegisteredCredential:
     def test_a_registered_class_admits_its_credential(self, roster, api_keys):
         cashier = roster[("ours", "cashier")]

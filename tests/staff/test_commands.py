@@ -15,7 +15,8 @@ from staff.models import StaffMember
 from tenants.context import tenant_bypass, tenant_context
 from tenants.models import Restaurant
 
-pytestmark = pytest.mark.django_db
+# The commands cross restaurants as the platform role, which sees what is committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_seed_demo_creates_two_restaurants_with_every_role_and_is_idempotent():

@@ -60,7 +60,7 @@ def connect(restaurant: Restaurant, account_id: str, *, charges_enabled: bool = 
             charges_enabled=charges_enabled,
             payouts_enabled=charges_enabled,
         )
-    AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+        AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
 
 
 @pytest.fixture

@@ -80,7 +80,9 @@ def test_context_is_reset_after_an_error(restaurants):
         StaffMember.objects.count()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_bypass_is_explicit_and_sees_everyone(roster):
+    """As the platform role, on its own connection: what is committed."""
     with tenant_bypass():
         assert StaffMember.objects.count() == len(roster)
     with pytest.raises(TenantNotSet):

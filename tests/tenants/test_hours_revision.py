@@ -156,6 +156,7 @@ def test_the_checkout_reads_the_restaurant_and_its_live_menu_in_one_query(restau
     assert active_restaurant_with_live_menu(ours.pk) is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_one_statement_moves_each_restaurant_it_touched_once(restaurants):
     from tenants.context import tenant_bypass
 

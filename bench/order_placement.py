@@ -62,6 +62,8 @@ from servers import (  # bench/servers.py, beside this script
     wait_until_up,
 )
 
+from nordkestrel.database import role_url
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 PORT = 8093  # and up, one per configuration; servers.py uses 8099, menu_read.py 8097
@@ -188,9 +190,8 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
 def order_count(database_url: str) -> int:
     """Orders in the database once the server is idle: requests wrk abandoned when it
     stopped still complete, so count until two counts 0.3 s apart agree."""
-    with psycopg.connect(database_url, autocommit=True) as db:
-        # The policy's platform bypass: the bench database holds only bench restaurants.
-        db.execute("SELECT set_config('app.tenant_bypass', 'on', false)")
+    # As the platform role, the only one that sees every restaurant's orders.
+    with psycopg.connect(role_url(database_url, "platform"), autocommit=True) as db:
         previous = -1
         while True:
             row = db.execute("SELECT count(*) FROM orders_order").fetchone()

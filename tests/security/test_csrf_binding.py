@@ -8,6 +8,8 @@ too, and a storefront never counts as the dashboard's origin.
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -17,6 +19,7 @@ from django.urls import reverse
 from staff.models import StaffMember
 from tenants.context import tenant_context
 from tests.factories import token_for
+from tests.nordkestrel.test_settings import ROOT, production_env
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +162,48 @@ class TestExempt:
 
     def test_safe_methods_need_no_origin(self, roster):
         assert owner_client(roster).get("/dashboard/staff").status_code == 200
+
+
+def test_production_cookies_are_host_prefixed_secure_and_host_only():
+    """The Set-Cookie headers Django's own middleware writes with the production settings."""
+    code = """
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.test import RequestFactory
+from nordkestrel.csrf import HostBoundCsrfViewMiddleware
+
+settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+request = RequestFactory().get("/", secure=True)
+csrf = HostBoundCsrfViewMiddleware(lambda request: HttpResponse())
+sessions = SessionMiddleware(lambda request: HttpResponse())
+csrf.process_request(request)
+sessions.process_request(request)
+get_token(request)
+request.session["seen"] = True
+response = HttpResponse()
+csrf.process_response(request, response)
+sessions.process_response(request, response)
+for cookie in response.cookies.values():
+    print(cookie.output(header="Set-Cookie:"))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Set-Cookie:")]
+    cookies = {line.split(":", 1)[1].strip().split("=", 1)[0]: line for line in lines}
+    assert set(cookies) == {"__Host-csrftoken", "__Host-sessionid"}
+    for line in cookies.values():
+        attributes = [part.strip().lower() for part in line.split(";")[1:]]
+        assert "secure" in attributes
+        assert "path=/" in attributes
+        assert not any(attribute.startswith("domain") for attribute in attributes)

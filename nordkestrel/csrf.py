@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponseForbidden
 from django.http.request import split_domain_port
@@ -42,6 +44,7 @@ from django.utils.http import is_same_domain
 from nordkestrel.hosts import is_storefront_host
 
 REASON_NO_ORIGIN = "Origin checking failed - no Origin or Referer."
+MIDDLEWARE_PATH = "nordkestrel.csrf.HostBoundCsrfViewMiddleware"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -123,3 +126,19 @@ class HostBoundCsrfViewMiddleware(CsrfViewMiddleware):
             is_same_domain(parts.netloc, allowed)
             for allowed in self.allowed_origin_subdomains.get(parts.scheme, ())
         )
+
+
+@register(Tags.security)
+def check_csrf_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Django's security.W003 looks for its own class by name (silenced in settings.py); this
+    check asks for ours instead, in every environment."""
+    if MIDDLEWARE_PATH in settings.MIDDLEWARE:
+        return []
+    return [
+        Error(
+            f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: forms would be checked against a cookie "
+            "a sibling subdomain can set.",
+            hint="Put it where Django's CsrfViewMiddleware would go.",
+            id="nordkestrel.E001",
+        )
+    ]

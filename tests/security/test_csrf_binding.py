@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.core.checks import run_checks
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -164,12 +165,24 @@ class TestExempt:
         assert owner_client(roster).get("/dashboard/staff").status_code == 200
 
 
+def test_a_check_fails_when_the_bound_middleware_is_not_installed(settings):
+    assert not [m for m in run_checks(tags=["security"]) if m.id == "nordkestrel.E001"]
+    settings.MIDDLEWARE = [
+        "django.middleware.csrf.CsrfViewMiddleware" if "csrf" in path else path
+        for path in settings.MIDDLEWARE
+    ]
+    assert [m.id for m in run_checks(tags=["security"]) if m.id == "nordkestrel.E001"] == [
+        "nordkestrel.E001"
+    ]
+
+
 def test_production_cookies_are_host_prefixed_secure_and_host_only():
     """The Set-Cookie headers Django's own middleware writes with the production settings."""
     code = """
 import django
 django.setup()
 from django.conf import settings
+from django.core.checks import run_checks
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpResponse
 from django.middleware.csrf import get_token

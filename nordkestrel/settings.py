@@ -113,7 +113,9 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    # Django's CSRF check, plus an Origin (or Referer) of this host on every unsafe request
+    # (nordkestrel/csrf.py).
+    "nordkestrel.csrf.HostBoundCsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -224,6 +226,9 @@ AUTH_FAILURE_RATE = env.get_str("AUTH_FAILURE_RATE", "20/m")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",
+    # Django looks for its own CsrfViewMiddleware by name; ours subclasses it, and
+    # nordkestrel.E001 (nordkestrel/csrf.py) asks for ours instead.
+    "security.W003",
 ]
 if not REDIS_URL:
     # Without Redis, one development process counts in its own memory; production requires
@@ -364,6 +369,14 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host- cookies are Secure, Path=/ and carry no Domain: the browser refuses one set by a
+    # sibling subdomain (a storefront), so none can be planted for the dashboard's host.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    SESSION_COOKIE_PATH = "/"
+    CSRF_COOKIE_PATH = "/"
+    SESSION_COOKIE_DOMAIN = None
+    CSRF_COOKIE_DOMAIN = None
     CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS")
 
 # Django's built-in Content Security Policy: our own files, plus inline code carrying the

@@ -110,7 +110,12 @@ class TestTheLink:
         html = browser.get(path).content.decode()
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
         assert csrf
-        assert browser.post(path, {"csrfmiddlewaretoken": csrf.group(1)}).status_code == 303
+        form = {"csrfmiddlewaretoken": csrf.group(1)}
+        # A browser names the page's own origin; without it the post is refused too.
+        assert browser.post(path, form).status_code == 403
+        assert state(ada) == before
+        origin = {"Origin": f"http://{HOST}"}
+        assert browser.post(path, form, headers=origin).status_code == 303
         assert state(ada)[0] is True
 
     def test_a_29_day_old_link_still_works(self, ada, diner, clock):

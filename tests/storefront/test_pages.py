@@ -854,6 +854,28 @@ def test_forms_refuse_a_missing_csrf_token(shop):
     assert strict.post(url("item", shop["fries"]), {"quantity": "1"}).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": f"http://{HOST}"}, 303),
+        ({"Referer": f"http://{HOST}/"}, 303),
+        ({}, 403),
+        ({"Origin": "http://theirs.localhost"}, 403),
+        ({"Referer": "http://theirs.localhost/"}, 403),
+        ({"Origin": "http://testserver"}, 403),
+    ],
+)
+def test_forms_post_only_from_the_storefronts_own_origin(shop, headers, status):
+    """A diner's form posts to its own host and passes; another storefront's cannot."""
+    strict = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
+    html = strict.get("/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert token
+    form = {"quantity": "1", "csrfmiddlewaretoken": token.group(1)}
+    response = strict.post(url("item", shop["fries"]), form, headers=headers)
+    assert response.status_code == status
+
+
 def test_pages_stay_within_a_small_query_budget(shop, diner, ours, django_assert_max_num_queries):
     add(diner, shop)
     diner.get("/")

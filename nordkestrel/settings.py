@@ -35,7 +35,6 @@ if PRODUCTION:
             "SECRET_KEY",
             "ALLOWED_HOSTS",
             "DATABASE_URL",
-            "DATABASE_PLATFORM_URL",
             "REDIS_URL",
             "CLERK_ISSUER",
             "CLERK_AUTHORIZED_PARTIES",
@@ -160,6 +159,12 @@ if not PRODUCTION:
     DATABASE_PLATFORM_URL = DATABASE_PLATFORM_URL or database.role_url(DATABASE_URL, "platform")
     DATABASE_OWNER_URL = DATABASE_OWNER_URL or database.role_url(DATABASE_URL, "owner")
 PROCESS_KIND = database.process_kind()
+if PRODUCTION and PROCESS_KIND == database.WORKER:
+    # Workers and management commands cross restaurants (purge, periodic jobs) as the
+    # platform role; web processes never do and are not given its credential.
+    env.require(["DATABASE_PLATFORM_URL"], environment=ENVIRONMENT)
+# Whether this process may reach the platform role at all (tenants.context.tenant_bypass).
+PLATFORM_ROLE_AVAILABLE = bool(DATABASE_PLATFORM_URL)
 DATABASE_TIMEOUTS = database.timeouts(PROCESS_KIND)
 _conn_max_age = env.get_int("DB_CONN_MAX_AGE", 60)
 DATABASES = {

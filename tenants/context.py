@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from nordkestrel.dbrouting import PLATFORM, current_alias
@@ -34,6 +35,11 @@ _bypass: ContextVar[bool] = ContextVar("tenant_bypass", default=False)
 
 class TenantNotSet(RuntimeError):
     """Tenant data was touched with no restaurant in context: a bug, never a user error."""
+
+
+class PlatformRoleUnavailable(RuntimeError):
+    """Platform code ran in a process without the platform role's credential: in
+    production only workers and management commands hold it (README, "Database roles")."""
 
 
 class TenantMismatch(RuntimeError):
@@ -149,7 +155,13 @@ def tenant_context(restaurant: Restaurant, *, using: str | None = None) -> Itera
 
 
 def _log_platform_access(**extra: object) -> None:
-    """Log who crossed: the function that entered the block (above contextlib's frame)."""
+    """Refuse where there is no platform role; log who crossed: the function that entered
+    the block (above contextlib's frame)."""
+    if not settings.PLATFORM_ROLE_AVAILABLE:
+        raise PlatformRoleUnavailable(
+            "This process has no platform role (DATABASE_PLATFORM_URL): code that crosses "
+            "restaurants runs in workers and management commands."
+        )
     caller = sys._getframe(3)
     name = f"{caller.f_globals.get('__name__')}.{caller.f_code.co_qualname}"
     logger.info("Platform access by %s", name, extra={"caller": name, **extra})

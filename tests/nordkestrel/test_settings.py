@@ -79,6 +79,26 @@ def test_production_refuses_to_start_without(missing):
     assert missing in result.stderr
 
 
+def test_a_production_web_process_runs_without_the_platform_role_and_never_crosses():
+    """Web processes get no platform credential; platform code there refuses to run."""
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from tenants.context import PlatformRoleUnavailable, tenant_bypass\n"
+        "try:\n with tenant_bypass(): pass\n"
+        "except PlatformRoleUnavailable: print(s.PLATFORM_ROLE_AVAILABLE, 'refused')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=production_env(DATABASE_PLATFORM_URL=None, NORDKESTREL_PROCESS="web"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip().splitlines()[-1:] == ["False refused"], result.stderr
+
+
 def test_production_refuses_an_empty_secret():
     result = manage("check", env=production_env(SECRET_KEY=""))
     assert result.returncode != 0

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tenants.models import DeletionRecord, Restaurant
+from tenants.models import Restaurant
 from tenants.selectors import forget_organization, forget_storefront_host
 
 
@@ -35,31 +35,3 @@ class RestaurantAdmin(admin.ModelAdmin):
             forget_organization(values.get("clerk_organization_id"))
             if slug := values.get("slug"):
                 forget_storefront_host(str(slug))
-
-
-@admin.register(DeletionRecord)
-class DeletionRecordAdmin(admin.ModelAdmin):
-    """What each account purge removed: written by the purge only, never edited."""
-
-    list_display = [
-        "restaurant_id",
-        "slug",
-        "requested_at",
-        "purge_started_at",
-        "purged_at",
-        "pending",
-    ]
-    search_fields = ["slug"]
-
-    @admin.display(description="Pending outside the database")
-    def pending(self, obj: DeletionRecord) -> str:
-        return ", ".join(obj.pending_steps) or "-"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

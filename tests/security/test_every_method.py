@@ -34,7 +34,6 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, path
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -46,7 +45,7 @@ from customers.models import Customer
 from menus.models import MenuVersion
 from staff.roles import Role
 from tenants.context import tenant_context
-from tenants.models import DeletionRecord, Restaurant
+from tenants.models import Restaurant
 from tests.factories import make_restaurant, make_shop, make_staff, open_all_week, token_for
 from tests.security.matrix import ROUTES
 from tests.security.objects import make_object
@@ -136,17 +135,11 @@ class World:
         self.superuser = get_user_model().objects.create(
             username="root", email="root@example.com", is_staff=True, is_superuser=True
         )
-        now = timezone.now()
-        record = DeletionRecord.objects.create(
-            restaurant_id=theirs.pk, slug="gone", requested_at=now, purge_after=now,
-            purge_started_at=now,
-        )  # fmt: skip
         task = DBTaskResult.objects.create(
             task_path="tests.support.tasks.nothing", args_kwargs={"args": [], "kwargs": {}}
         )
         self.admin_ids = {
             "restaurant": str(self.ours.pk),
-            "deletionrecord": str(record.pk),
             "user": str(self.superuser.pk),
             "group": str(Group.objects.create(name="g").pk),
             "dbtaskresult": str(task.pk),

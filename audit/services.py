@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from audit import registry
 from audit.models import AuditAnchor, AuditEvent
 from nordkestrel import locks
 from nordkestrel.context import current_request_meta
-from tenants.context import current_restaurant, tenant_context
+from nordkestrel.dbrouting import current_connection
+from tenants.context import current_restaurant, platform_context
 from tenants.models import Restaurant
 
 RETENTION_SQL = "12 months"  # the same interval in the append-only trigger (migration 0004)
-PRUNE_SETTING = "app.audit_prune"
 SECRET_MARKERS = ("secret", "token", "password", "key", "iban", "account_number")
 MASK = "[masked]"
 GENESIS = ""
@@ -184,7 +184,7 @@ def record(
     so the chain never forks; an error here fails (and rolls back) the action itself.
     """
     name = action.name if isinstance(action, registry.AuditAction) else registry.get(action).name
-    if not transaction.get_connection().in_atomic_block:
+    if not current_connection().in_atomic_block:
         raise RuntimeError("Audit events are written inside the action's transaction.")
     restaurant = current_restaurant()
     if target is not None:
@@ -264,13 +264,16 @@ def verify_chain(*, chunk_size: int = 2000) -> tuple[int, BrokenLink | None]:
 def prune() -> int:
     """Remove the current restaurant's events past retention; the chain stays verifiable.
 
+    Only the platform role may delete from the log, and only events past retention (the
+    trigger checks both): run it in ``platform_context(restaurant)``.
+
     The oldest run of events (all older than 12 months) is removed, the last removed
     event's sequence and hash are kept as an anchor, and the pruning is itself recorded.
     """
-    with transaction.atomic():
+    with transaction.atomic(using=current_connection().alias):
         restaurant = current_restaurant()
         _lock_chain()
-        with connection.cursor() as cursor:
+        with current_connection().cursor() as cursor:
             # The database's clock and interval, exactly as the trigger checks them.
             cursor.execute(f"SELECT now() - interval '{RETENTION_SQL}'")
             (cutoff,) = cursor.fetchone()
@@ -286,14 +289,12 @@ def prune() -> int:
         last = doomed.order_by("-sequence").values_list("sequence", "hash").first()
         if last is None:
             return 0
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
+        with current_connection().cursor() as cursor:
             cursor.execute(
                 "DELETE FROM audit_auditevent WHERE restaurant_id = %s AND sequence <= %s",
                 [restaurant.pk, last[0]],
             )
             removed = cursor.rowcount
-            cursor.execute("SELECT set_config(%s, '', true)", [PRUNE_SETTING])
         AuditAnchor.objects.create(
             sequence=last[0], hash=last[1], pruned_count=removed, pruned_at=timezone.now()
         )
@@ -321,7 +322,7 @@ def prune_every_restaurant() -> PruneReport:
     failed: dict[str, str] = {}
     for restaurant in Restaurant.objects.order_by("pk"):
         try:
-            with tenant_context(restaurant):
+            with platform_context(restaurant):
                 count = prune()
         except DatabaseError as error:
             failed[restaurant.slug] = str(error)

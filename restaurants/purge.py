@@ -49,7 +49,8 @@ from django.utils import timezone
 from audit import registry
 from audit import services as audit
 from nordkestrel import locks
-from tenants.context import tenant_context
+from nordkestrel.dbrouting import current_connection
+from tenants.context import tenant_bypass, tenant_context
 from tenants.models import DeletionRecord, Restaurant, TenantModel
 from tenants.selectors import forget_organization, forget_storefront_host
 
@@ -216,7 +217,7 @@ def _add_rows(record_pk: int, label: str, count: int) -> None:
 def _delete_batch(model: type[TenantModel], restaurant: Restaurant, record_pk: int) -> int:
     """Delete up to BATCH_SIZE of the restaurant's rows of ``model`` in one transaction."""
     table, pk, column = _quoted(model)
-    with tenant_context(restaurant), connection.cursor() as cursor:
+    with tenant_context(restaurant), current_connection().cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE {pk} IN "  # noqa: S608 - quoted identifiers only
             f"(SELECT {pk} FROM {table} WHERE {column} = %s ORDER BY {pk} LIMIT %s)",
@@ -232,7 +233,7 @@ def _detach_batch(model: type[TenantModel], link: models.ForeignKey, restaurant:
     """Clear up to BATCH_SIZE of a model's references to its own rows (e.g. ``invited_by``)."""
     table, pk, column = _quoted(model)
     target = connection.ops.quote_name(link.column)
-    with tenant_context(restaurant), connection.cursor() as cursor:
+    with tenant_context(restaurant), current_connection().cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {target} = NULL WHERE {pk} IN "  # noqa: S608
             f"(SELECT {pk} FROM {table} WHERE {column} = %s AND {target} IS NOT NULL "
@@ -244,7 +245,7 @@ def _detach_batch(model: type[TenantModel], link: models.ForeignKey, restaurant:
 
 def _remaining(model: type[TenantModel], restaurant: Restaurant) -> bool:
     table, _pk, column = _quoted(model)
-    with tenant_context(restaurant), connection.cursor() as cursor:
+    with tenant_context(restaurant), current_connection().cursor() as cursor:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = %s)",  # noqa: S608
             [restaurant.pk],
@@ -328,20 +329,24 @@ def _begin(restaurant_id: int, now: datetime) -> DeletionRecord | None:
     if restaurant.purge_started_at is None:
         restaurant.purge_started_at = now
         restaurant.save(update_fields=["purge_started_at", "updated_at"])
-    record, _ = DeletionRecord.objects.get_or_create(
-        restaurant_id=restaurant.pk,
-        defaults={
-            "slug": restaurant.slug,
-            "requested_at": restaurant.deletion_requested_at or now,
-            "purge_after": purge_after,
-            "purge_started_at": restaurant.purge_started_at,
-        },
-    )
+    # The record is the restaurant's row (row-level security) until the platform reads it.
+    with tenant_context(restaurant):
+        record, _ = DeletionRecord.objects.get_or_create(
+            restaurant_id=restaurant.pk,
+            defaults={
+                "slug": restaurant.slug,
+                "requested_at": restaurant.deletion_requested_at or now,
+                "purge_after": purge_after,
+                "purge_started_at": restaurant.purge_started_at,
+            },
+        )
     return record
 
 
-def _save_outcome(record_pk: int, name: str, outcome: dict[str, Any]) -> None:
-    with transaction.atomic():
+def _save_outcome(
+    restaurant: Restaurant, record_pk: int, name: str, outcome: dict[str, Any]
+) -> None:
+    with tenant_context(restaurant):
         locked = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
         locked.outcomes[name] = outcome
         locked.save(update_fields=["outcomes"])
@@ -352,7 +357,7 @@ def _run_steps(restaurant: Restaurant, record: DeletionRecord) -> None:
         if name in record.outcomes:
             continue
         outcome = step(restaurant)
-        _save_outcome(record.pk, name, outcome)
+        _save_outcome(restaurant, record.pk, name, outcome)
         record.outcomes[name] = outcome
 
 
@@ -361,7 +366,8 @@ def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> De
         # FOR UPDATE: the organization (a unique key) is cleared. By now the restaurant
         # takes no writes, so no writer's COMMIT waits on this row meanwhile.
         restaurant = Restaurant.objects.locked(restaurant_id, key_change=True)
-        record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
+        with tenant_context(restaurant):
+            record = DeletionRecord.objects.select_for_update(no_key=True).get(pk=record_pk)
         organization = restaurant.clerk_organization_id
         restaurant.status = Restaurant.Status.DELETED
         for name, value in CLEARED_FIELDS.items():
@@ -369,8 +375,8 @@ def _finish(restaurant_id: int, record_pk: int, files: int, now: datetime) -> De
         restaurant.save(update_fields=["status", *CLEARED_FIELDS, "updated_at"])
         record.files_deleted += files
         record.purged_at = now
-        record.save(update_fields=["files_deleted", "purged_at"])
         with tenant_context(restaurant):
+            record.save(update_fields=["files_deleted", "purged_at"])
             audit.record(
                 registry.RESTAURANT_PURGED,
                 actor=audit.SCHEDULER,
@@ -432,16 +438,20 @@ def follow_up_pending(report: PurgeReport) -> None:
     """Retry what purge steps left pending, each record's on its own; the data purge is not
     run again. A follow-up that fails leaves its work pending for the next run."""
     for name, follow_up in _follow_ups.items():
-        waiting = (
-            DeletionRecord.objects.filter(**{f"outcomes__{name}__has_key": PENDING})
-            .order_by("pk")
-            .values_list("pk", "restaurant_id")
-        )
+        # Which purged restaurants still owe this step: a read across restaurants.
+        with tenant_bypass():
+            waiting = list(
+                DeletionRecord.objects.filter(**{f"outcomes__{name}__has_key": PENDING})
+                .order_by("pk")
+                .values_list("pk", "restaurant_id")
+            )
         for record_pk, restaurant_id in waiting:
+            restaurant = Restaurant.objects.get(pk=restaurant_id)
             with locks.session_lock(locks.RESTAURANT_PURGE, restaurant_id) as acquired:
                 if not acquired:
                     continue  # a purge of it is running; the next run follows up
-                outcome = DeletionRecord.objects.get(pk=record_pk).outcomes[name]
+                with tenant_context(restaurant):
+                    outcome = DeletionRecord.objects.get(pk=record_pk).outcomes[name]
                 try:
                     outcome = follow_up(dict(outcome))
                 except Exception:
@@ -449,7 +459,7 @@ def follow_up_pending(report: PurgeReport) -> None:
                         "Purge follow-up %r of restaurant %s failed", name, restaurant_id
                     )
                 else:
-                    _save_outcome(record_pk, name, outcome)
+                    _save_outcome(restaurant, record_pk, name, outcome)
             if PENDING in outcome:
                 report.still_pending.append(restaurant_id)
             else:

@@ -15,10 +15,11 @@ from django.utils import timezone
 from audit import registry
 from audit import services as audit
 from audit.models import AppendOnlyError, AuditAnchor, AuditEvent
+from nordkestrel.dbrouting import current_connection
 from staff import services as staff_services
 from staff.auth import Actor
 from staff.roles import Role
-from tenants.context import tenant_context
+from tenants.context import platform_context, tenant_context
 from tests.factories import api_client, make_staff, run_concurrently, token_for
 
 pytestmark = pytest.mark.django_db
@@ -217,9 +218,10 @@ class TestAppendOnly:
     )
     @pytest.mark.django_db(transaction=True)  # committed rows, as in production
     def test_raw_sql_as_the_application_role_fails(self, restaurants, sql):
+        """The application role holds no UPDATE, DELETE or TRUNCATE privilege on the log."""
         write(restaurants[0], 2)
         with (
-            pytest.raises(DatabaseError, match="append-only"),
+            pytest.raises(DatabaseError, match="permission denied"),
             tenant_context(restaurants[0]),
             connection.cursor() as cursor,
         ):
@@ -227,11 +229,28 @@ class TestAppendOnly:
         assert len(events(restaurants[0])) == 2
 
     def test_the_prune_setting_alone_cannot_delete_recent_events(self, restaurants):
+        """The old ``app.audit_prune`` switch opens nothing: the application role still may
+        not delete."""
         write(restaurants[0], 1)
         with tenant_context(restaurants[0]), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('app.audit_prune', 'on', true)")
-            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
                 cursor.execute("DELETE FROM audit_auditevent")
+        assert len(events(restaurants[0])) == 1
+
+    @pytest.mark.django_db(transaction=True)  # the platform role sees what is committed
+    def test_the_platform_role_cannot_delete_recent_events(self, restaurants):
+        """The platform role may delete, but the trigger refuses any event within retention."""
+        write(restaurants[0], 2)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            platform_context(restaurants[0]),
+            current_connection().cursor() as cursor,
+        ):
+            cursor.execute(
+                "DELETE FROM audit_auditevent WHERE restaurant_id = %s", [restaurants[0].pk]
+            )
+        assert len(events(restaurants[0])) == 2
 
 
 # Tampering happens on another (superuser) connection, which sees only committed rows.

@@ -2,7 +2,6 @@
 through the endpoint, and each wall alone (the explicit filter, row-level security) holds."""
 
 import pytest
-from django.db import connection
 
 from customers.models import Customer
 from exports import registry
@@ -10,6 +9,7 @@ from exports.copy import copy_statement
 from exports.registry import ExportFilters
 from menus import services as menus
 from menus.models import Item, Menu
+from nordkestrel.dbrouting import current_connection
 from orders.models import Order, OrderLine
 from promotions.models import Promotion
 from staff.auth import Actor
@@ -82,16 +82,18 @@ def test_an_export_holds_only_the_restaurants_own_rows(both, roster, export_type
 
 
 def data_rows(restaurant_for_query, export_type):
-    """Run the export's COPY as built for ``restaurant_for_query`` on the current
-    connection (whatever tenant setting is in force); return its data rows."""
+    """Run the export's COPY as built for ``restaurant_for_query`` on the connection of the
+    block (the platform role's inside ``tenant_bypass()``), whatever tenant setting is in
+    force; return its data rows."""
     statement, params = copy_statement(
         restaurant_for_query, registry.get(export_type), ExportFilters()
     )
-    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+    with current_connection().cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         lines = [bytes(chunk) for chunk in copy]
     return lines[1:]
 
 
+@pytest.mark.django_db(transaction=True)  # the platform role sees what is committed
 @pytest.mark.parametrize("export_type", TYPES)
 def test_the_explicit_filter_alone_keeps_other_restaurants_out(both, export_type):
     """With row-level security opened (the platform bypass), the query's own
@@ -104,6 +106,7 @@ def test_the_explicit_filter_alone_keeps_other_restaurants_out(both, export_type
         assert expected
 
 
+@pytest.mark.django_db(transaction=True)  # the platform role sees what is committed
 @pytest.mark.parametrize("export_type", TYPES)
 def test_row_level_security_alone_keeps_other_restaurants_out(both, export_type):
     """A query built for the other restaurant, run in our context: RLS leaves nothing (the

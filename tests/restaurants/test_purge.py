@@ -28,7 +28,7 @@ from payments.models import AccountRoute, Payout, Refund, WebhookEvent
 from promotions.models import Promotion
 from restaurants import purge
 from staff.roles import Role
-from tenants.context import tenant_bypass, tenant_context
+from tenants.context import tenant_context
 from tenants.models import DeletionRecord, OpeningException, Restaurant, TenantModel
 from tests.factories import api_client, make_staff
 from tests.payments.money_support import NOW, connect_cards, deliver, paid_order
@@ -151,7 +151,7 @@ def populate(restaurant: Restaurant, roster: dict, stand_in: Any) -> dict[str, A
 
 def tenant_rows(restaurant: Restaurant) -> dict[str, int]:
     """The restaurant's rows in every tenant table, counted across the tenant walls."""
-    with tenant_bypass():
+    with tenant_context(restaurant):
         return {
             model._meta.label_lower: model.unscoped.filter(restaurant_id=restaurant.pk).count()
             for model in apps.get_models()
@@ -160,11 +160,20 @@ def tenant_rows(restaurant: Restaurant) -> dict[str, int]:
 
 
 def platform_rows(restaurant: Restaurant, account: str) -> dict[str, int]:
-    return {
-        "routes": AccountRoute.objects.filter(restaurant=restaurant).count(),
-        "webhook_events": WebhookEvent.objects.filter(restaurant=restaurant).count()
-        + WebhookEvent.objects.filter(account_id=account).count(),
-    }
+    """The restaurant's webhook routes and stored events (row-level security shows a routed
+    event to its restaurant alone, an event not routed yet to anyone)."""
+    with tenant_context(restaurant):
+        return {
+            "routes": AccountRoute.objects.filter(restaurant=restaurant).count(),
+            "webhook_events": WebhookEvent.objects.filter(restaurant=restaurant).count()
+            + WebhookEvent.objects.filter(account_id=account).count(),
+        }
+
+
+def deletion_record(restaurant: Restaurant) -> DeletionRecord:
+    """The restaurant's deletion record (row-level security: its restaurant's row)."""
+    with tenant_context(restaurant):
+        return DeletionRecord.objects.get(restaurant_id=restaurant.pk)
 
 
 def request_deletion(roster: dict, django_capture_on_commit_callbacks: Any) -> Restaurant:
@@ -265,7 +274,7 @@ def test_the_deletion_record_says_what_was_purged_without_personal_data(
     restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
     purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
 
-    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    record = deletion_record(ours)
     assert record.slug == "ours"
     assert record.requested_at == restaurant.deletion_requested_at
     assert record.purge_after == restaurant.purge_after
@@ -319,7 +328,7 @@ def test_a_purge_interrupted_half_way_finishes_on_the_next_run(
     deleted = sum(batches)
     remaining = sum(n for label, n in tenant_rows(ours).items() if label not in AUDIT_TABLES)
     assert 0 < remaining == sum(expected.values()) - deleted
-    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    record = deletion_record(ours)
     assert record.purged_at is None and record.rows_deleted == deleted
     # Too late to cancel: the purge has begun.
     cancel = api_client(roster[("ours", "owner")]).delete("/api/v1/restaurant/deletion")
@@ -331,7 +340,7 @@ def test_a_purge_interrupted_half_way_finishes_on_the_next_run(
 
     assert report.purged == [ours.pk]
     assert {n for label, n in tenant_rows(ours).items() if label not in AUDIT_TABLES} == {0}
-    record.refresh_from_db()
+    record = deletion_record(ours)
     assert record.purged_at is not None
     assert record.row_counts == expected, "every row counted once across both runs"
     assert len([r for r in stripe_stand_in.requests if r.method == "DELETE"]) == 1
@@ -345,14 +354,14 @@ def test_purging_twice_is_harmless(
     restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
     later = due(restaurant, timedelta(days=1))
     purge.purge_due_restaurants(now=later)
-    record = model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk))
+    record = model_to_dict(deletion_record(ours))
     theirs_rows = tenant_rows(theirs)
 
     assert purge.purge_due_restaurants(now=later).purged == []
     assert purge.purge_restaurant(ours.pk, now=later) is None
 
     assert audit_actions(ours).count("restaurant.purged") == 1
-    assert model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk)) == record
+    assert model_to_dict(deletion_record(ours)) == record
     assert tenant_rows(theirs) == theirs_rows
 
 
@@ -367,7 +376,8 @@ def test_a_cancelled_deletion_is_never_purged(
     report = purge.purge_due_restaurants(now=NOW + timedelta(days=400))
     assert report.purged == []
     assert tenant_rows(ours)["orders.order"] == before["orders.order"]
-    assert not DeletionRecord.objects.exists()
+    with tenant_context(ours):
+        assert not DeletionRecord.objects.filter(restaurant_id=ours.pk).exists()
 
 
 def test_stripe_refusing_to_close_the_account_does_not_stop_the_purge(
@@ -380,7 +390,7 @@ def test_stripe_refusing_to_close_the_account_does_not_stop_the_purge(
     )
     purge.purge_due_restaurants(now=due(restaurant, timedelta(days=1)))
 
-    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    record = deletion_record(ours)
     assert record.purged_at is not None
     closure = record.outcomes["payments"]["stripe_accounts"]["acct_ours"]
     assert closure.startswith("not closed: ")
@@ -453,7 +463,7 @@ def test_the_purge_empties_the_restaurants_folder_in_the_bucket(
 
     assert keys(ours) == []
     assert keys(theirs) == theirs_keys
-    assert DeletionRecord.objects.get(restaurant_id=ours.pk).files_deleted == 3
+    assert deletion_record(ours).files_deleted == 3
 
 
 # --- Which tables, in which order --------------------------------------------------------------
@@ -515,7 +525,7 @@ def test_stripe_being_down_does_not_hold_up_the_purge(
     assert Restaurant.objects.get(pk=ours.pk).status == Restaurant.Status.DELETED
     assert tenant_rows(theirs) == theirs_rows
     # The record says the account's closure is still to be done.
-    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    record = deletion_record(ours)
     assert record.purged_at is not None
     assert record.pending_steps == ["payments"]
     payments = record.outcomes["payments"]
@@ -526,13 +536,16 @@ def test_stripe_being_down_does_not_hold_up_the_purge(
     assert closure_requests(stripe_stand_in) == ["/v1/accounts/acct_ours"] * 3
 
 
+# Committed: the follow-up finds the pending closure across restaurants, as the platform role,
+# on a connection of its own.
+@pytest.mark.django_db(transaction=True)
 def test_later_runs_retry_the_stripe_closure_alone_until_it_is_done(
     roster, restaurants, populated, stripe_stand_in, django_capture_on_commit_callbacks
 ):
     ours = restaurants[0]
     restaurant = request_deletion(roster, django_capture_on_commit_callbacks)
     purge_while_stripe_is_down(stripe_stand_in, restaurant)
-    purged = model_to_dict(DeletionRecord.objects.get(restaurant_id=ours.pk))
+    purged = model_to_dict(deletion_record(ours))
     events = audit_actions(ours)
 
     # Stripe is still down at the next run: the closure stays pending.
@@ -540,7 +553,7 @@ def test_later_runs_retry_the_stripe_closure_alone_until_it_is_done(
         stripe_stand_in.fail(503, "api_error", "Stripe is unavailable.")
     report = purge.purge_due_restaurants()
     assert (report.purged, report.followed_up, report.still_pending) == ([], [], [ours.pk])
-    assert DeletionRecord.objects.get(restaurant_id=ours.pk).pending_steps == ["payments"]
+    assert deletion_record(ours).pending_steps == ["payments"]
     assert len(closure_requests(stripe_stand_in)) == 6
 
     # Stripe is back: the periodic job closes the account and records it.
@@ -550,7 +563,7 @@ def test_later_runs_retry_the_stripe_closure_alone_until_it_is_done(
         output.getvalue()
     )
 
-    record = DeletionRecord.objects.get(restaurant_id=ours.pk)
+    record = deletion_record(ours)
     assert record.outcomes["payments"]["stripe_accounts"] == {"acct_ours": "closed"}
     assert "pending" not in record.outcomes["payments"]
     assert record.pending_steps == []

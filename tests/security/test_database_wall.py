@@ -258,3 +258,44 @@ def test_transaction_settings_do_not_outlive_their_transaction(db, restaurants):
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(current_setting('app.restaurant_id', true), '')")
         assert cursor.fetchone()[0] == ""
+
+
+def _crossings() -> set[str]:
+    """Every function of the application that enters tenant_bypass() or platform_context()."""
+    import ast
+    from pathlib import Path
+
+    root = Path(settings.BASE_DIR)
+    found: set[str] = set()
+    for path in root.glob("*/**/*.py"):
+        parts = path.relative_to(root).parts
+        if parts[0] in {"tests", "bench", ".venv"} or "migrations" in parts:
+            continue
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+
+        def visit(node: ast.AST, scope: tuple[str, ...], module: str = module) -> None:
+            for child in ast.iter_child_nodes(node):
+                name = getattr(child, "name", None)
+                inner = (*scope, name) if isinstance(name, str) else scope
+                if isinstance(child, ast.Call):
+                    called = getattr(child.func, "id", getattr(child.func, "attr", ""))
+                    if called in {"tenant_bypass", "platform_context"} and scope:
+                        found.add(".".join((module, *scope)))
+                visit(child, inner)
+
+        visit(ast.parse(path.read_text()), ())
+    return found
+
+
+def test_only_named_platform_code_crosses_restaurants():
+    """A new crossing is a decision (README, "Database roles"): add it here on purpose."""
+    assert _crossings() == {
+        "audit.services.prune_every_restaurant",
+        "dashboard.devauth.dev_sign_in",
+        "events.periodic.redeliver_events",
+        "exports.services.exports_expire",
+        "payments.inbox.retry_waiting",
+        "restaurants.management.commands.deletion_records.Command.handle",
+        "restaurants.purge.follow_up_pending",
+        "staff.management.commands.dev_token.Command.handle",
+    }

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -75,10 +74,13 @@ def _closures(outcome: dict[str, Any], account_ids: list[str]) -> dict[str, Any]
 
 
 def _delete_webhook_events(restaurant: Restaurant, account_ids: list[str]) -> int:
+    """The events routed to the restaurant and those naming its accounts that were never
+    routed: row-level security shows exactly those (and other unrouted ones) in its context,
+    one batch per transaction."""
     events = WebhookEvent.objects.filter(Q(restaurant=restaurant) | Q(account_id__in=account_ids))
     deleted = 0
     while True:
-        with transaction.atomic():
+        with tenant_context(restaurant):
             batch = list(events.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
             if not batch:
                 return deleted

@@ -9,9 +9,14 @@ for at most ``LOCK_TIMEOUT``; a longer wait raises, like a handler that raises, 
 back the effect with the mark.
 
 Routing. An event for a connected account (``event.account``; ``account.*`` events on the
-platform endpoint name it in their object) finds its restaurant in ``AccountRoute`` through
-``tenant_bypass()``, the one named bypass, used for that lookup only; the handler then runs
-inside ``tenant_context(restaurant)`` and sees that restaurant's rows only.
+platform endpoint name it in their object) finds its restaurant through the database function
+``nordkestrel_account_restaurant`` (payments/migrations/0004), which answers that one
+question across restaurants; the handler, and the event's own update, then run inside
+``tenant_context(restaurant)``: from then on the stored event is that restaurant's row, and
+row-level security shows it to that restaurant only. An event not routed yet belongs to no
+restaurant and is visible to the receiver. A delivery that read the event as not routed may
+find it routed by another one once it has its lock: it is then out of sight, and processed in
+its restaurant's context instead (:func:`process_where_visible`).
 
 Outcomes, noted on the stored event:
 
@@ -48,7 +53,9 @@ applies the event the moment its row commits, and one that waits in vain changes
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -60,8 +67,8 @@ from django.utils import timezone
 from nordkestrel import locks
 from payments import gateway
 from payments.handlers import Handler, NotYet, account_key, handler_for
-from payments.models import AccountRoute, WebhookEvent
-from tenants.context import tenant_bypass, tenant_context
+from payments.models import WebhookEvent
+from tenants.context import current_restaurant_or_none, tenant_bypass, tenant_context
 from tenants.models import Restaurant
 
 logger = logging.getLogger(__name__)
@@ -98,11 +105,23 @@ def _account_of(event: dict[str, Any]) -> str:
 
 
 def _route(account_id: str) -> Restaurant | None:
-    with tenant_bypass():
-        route = (
-            AccountRoute.objects.select_related("restaurant").filter(account_id=account_id).first()
-        )
-    return route.restaurant if route is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nordkestrel_account_restaurant(%s)", [account_id])
+        (restaurant_id,) = cursor.fetchone()
+    return None if restaurant_id is None else Restaurant.objects.get(pk=restaurant_id)
+
+
+def stored_restaurant(event_id: str) -> Restaurant | None:
+    """The restaurant a stored event was routed to (None: not stored, or not routed yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nordkestrel_webhook_restaurant(%s)", [event_id])
+        (restaurant_id,) = cursor.fetchone()
+    return None if restaurant_id is None else Restaurant.objects.get(pk=restaurant_id)
+
+
+def as_routed(restaurant: Restaurant | None) -> contextlib.AbstractContextManager[Any]:
+    """Where a stored event's row is visible: its restaurant's context once routed."""
+    return tenant_context(restaurant) if restaurant is not None else contextlib.nullcontext()
 
 
 def _handle(handler: Handler, event: dict[str, Any], restaurant: Restaurant) -> tuple[str, str]:
@@ -155,48 +174,88 @@ def process(pk: int) -> bool:
     stored.outcome = outcome[:200]
     stored.waiting_for = waiting
     stored.processed_at = None if waiting else timezone.now()
-    stored.save(update_fields=["outcome", "waiting_for", "processed_at", "restaurant"])
+    # Once routed, the event is its restaurant's row: written in that restaurant's context.
+    with as_routed(stored.restaurant):
+        stored.save(update_fields=["outcome", "waiting_for", "processed_at", "restaurant"])
     return not waiting
 
 
-def _process_logged(pk: int) -> bool:
-    """Process a waiting event outside a delivery: a failure is logged and the event keeps
-    waiting (for the next wake-up or periodic run)."""
+def process_where_visible(pk: int, event_id: str, restaurant: Restaurant | None) -> bool:
+    """:func:`process`, in the context where the stored event's row is visible: that of
+    ``restaurant``, the one it was routed to when the caller looked (None: not routed yet).
+
+    Another delivery, wake-up or retry may route it meanwhile, while this one waits for the
+    row's lock: the row then leaves what an unrouted event's reader sees, and is looked for
+    again in its restaurant's context (where it is found processed, or still waiting)."""
     try:
+        with as_routed(restaurant):
+            return process(pk)
+    except WebhookEvent.DoesNotExist:
+        routed = None if restaurant is not None else stored_restaurant(event_id)
+        if routed is None:
+            raise  # gone (a refused delivery removes its event), not routed elsewhere
+    with as_routed(routed):
         return process(pk)
+
+
+def _process_logged(pk: int, event_id: str, restaurant: Restaurant | None) -> bool:
+    """Process a waiting event outside a delivery, in the context where its row is visible:
+    a failure is logged and the event keeps waiting (for the next wake-up or periodic run)."""
+    try:
+        return process_where_visible(pk, event_id, restaurant)
     except Exception:
         logger.exception("A waiting Stripe event could not be processed", extra={"pk": pk})
         return False
 
 
-def _waiting(**filters: Any) -> QuerySet[WebhookEvent, int]:
+def _waiting(**filters: Any) -> QuerySet[WebhookEvent]:
     events = WebhookEvent.objects.filter(processed_at__isnull=True, **filters).exclude(
         waiting_for=""
     )
-    return events.order_by("created", "received_at", "id").values_list("pk", flat=True)
+    return events.order_by("created", "received_at", "id")
 
 
-def wake(key: str) -> int:
+def _restaurants(pending: Sequence[tuple[int, str, int | None]]) -> dict[int, Restaurant]:
+    """The restaurants the listed events were routed to, by id."""
+    return Restaurant.objects.in_bulk({rid for _, _, rid in pending if rid is not None})
+
+
+def wake(key: str, restaurant: Restaurant | None = None) -> int:
     """The row ``key`` names has committed: apply the events waiting for it, in the order
     Stripe created them; returns how many were applied. Call it after the commit, outside
-    any transaction (:func:`wake_on_commit`)."""
-    with transaction.atomic():
+    any transaction (:func:`wake_on_commit`), with the restaurant that wrote the row: the
+    events waiting for it are that restaurant's, or not routed yet."""
+    with as_routed(restaurant), transaction.atomic():
         _lock_timeout()
         _meet(key)
-        pending = list(_waiting(waiting_for=key))
-    return sum(_process_logged(pk) for pk in pending)
+        pending = list(_waiting(waiting_for=key).values_list("pk", "event_id", "restaurant_id"))
+    restaurants = _restaurants(pending)
+    return sum(
+        _process_logged(pk, event_id, restaurants.get(rid) if rid is not None else None)
+        for pk, event_id, rid in pending
+    )
 
 
 def wake_on_commit(key: str) -> None:
     """Once the current transaction (which writes the row ``key`` names) commits, apply the
     events waiting for that row. A failure there is logged, never the writer's: the
     periodic job retries."""
-    transaction.on_commit(partial(wake, key), robust=True)
+    transaction.on_commit(partial(wake, key, current_restaurant_or_none()), robust=True)
 
 
 def retry_waiting() -> tuple[int, int]:
     """Process again the events that waited less than ``RETRY_FOR`` (oldest first, at most
     ``RETRY_BATCH``): (applied, still waiting)."""
-    pending = list(_waiting(received_at__gte=timezone.now() - RETRY_FOR)[:RETRY_BATCH])
-    applied = sum(_process_logged(pk) for pk in pending)
+    # Which events wait, whichever restaurant they were routed to: a read across restaurants.
+    with tenant_bypass():
+        pending = list(
+            _waiting(received_at__gte=timezone.now() - RETRY_FOR).values_list(
+                "pk", "event_id", "restaurant_id"
+            )[:RETRY_BATCH]
+        )
+    restaurants = _restaurants(pending)
+    applied = sum(
+        _process_logged(pk, event_id, restaurants.get(rid) if rid is not None else None)
+        for pk, event_id, rid in pending
+    )
     return applied, len(pending) - applied

@@ -33,7 +33,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, DataError
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -43,6 +43,7 @@ from nordkestrel.text import storable
 from payments import gateway, inbox
 from payments.handlers import handler_for
 from payments.models import WebhookEvent
+from tenants.models import Restaurant
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +95,12 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
     if fields is None:
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
-        stored, _ = WebhookEvent.objects.get_or_create(
-            event_id=event["id"], defaults={"endpoint": endpoint, **fields}
-        )
+        stored, restaurant = _store(event["id"], endpoint, fields)
     except DataError:
         # A string PostgreSQL cannot hold (a NUL character) or a number out of range.
         return _error(400, "invalid_event", "The payload is not a Stripe event.")
     try:
-        inbox.process(stored.pk)
+        inbox.process_where_visible(stored.pk, stored.event_id, restaurant)
     except gateway.MalformedEvent as malformed:
         # Signed, but its object is not what its type says: no retry can apply it, so it is
         # refused and not kept (a later, corrected delivery of the same id is stored anew).
@@ -109,14 +108,18 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
             "Stripe event refused: its object is malformed",
             extra={"event_id": stored.event_id, "event_type": stored.type},
         )
-        WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).delete()
+        with inbox.as_routed(inbox.stored_restaurant(stored.event_id)):
+            WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).delete()
         return _error(malformed.status, malformed.code, malformed.detail)
     except Exception as error:
         logger.exception(
             "Stripe event not processed; Stripe will retry it",
             extra={"event_id": stored.event_id, "event_type": stored.type},
         )
-        with contextlib.suppress(DatabaseError):
+        with (
+            contextlib.suppress(DatabaseError),
+            inbox.as_routed(inbox.stored_restaurant(stored.event_id)),
+        ):
             WebhookEvent.objects.filter(pk=stored.pk, processed_at__isnull=True).update(
                 outcome="failed: the handler raised; waiting for Stripe's retry"
             )
@@ -126,6 +129,34 @@ def receive(request: HttpRequest, endpoint: str, secret: str) -> HttpResponse:
             )
         return _error(500, "webhook_failed", "The event could not be processed now.")
     return _received()
+
+
+def _get_or_create(
+    event_id: str, endpoint: str, fields: dict[str, Any], restaurant: Restaurant | None
+) -> WebhookEvent:
+    with inbox.as_routed(restaurant):
+        stored, _ = WebhookEvent.objects.get_or_create(
+            event_id=event_id, defaults={"endpoint": endpoint, **fields}
+        )
+    return stored
+
+
+def _store(
+    event_id: str, endpoint: str, fields: dict[str, Any]
+) -> tuple[WebhookEvent, Restaurant | None]:
+    """The event's stored row, stored now unless an earlier delivery did, and the restaurant
+    it is routed to (None: not yet). A redelivery of an event already routed finds its row
+    in that restaurant's context. A concurrent delivery that stored the event first (the
+    insert here then fails on the unique id) may have routed it already, out of sight of a
+    reader with no restaurant: it is looked for once more where it now is."""
+    restaurant = inbox.stored_restaurant(event_id)
+    try:
+        return _get_or_create(event_id, endpoint, fields, restaurant), restaurant
+    except IntegrityError:
+        routed = None if restaurant is not None else inbox.stored_restaurant(event_id)
+        if routed is None:
+            raise
+    return _get_or_create(event_id, endpoint, fields, routed), routed
 
 
 def _stored_fields(event: dict[str, Any]) -> dict[str, Any] | None:

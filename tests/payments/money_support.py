@@ -36,7 +36,7 @@ def connect_cards(restaurant: Restaurant, *, payouts_enabled: bool = True) -> di
             charges_enabled=True,
             payouts_enabled=payouts_enabled,
         )
-    AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+        AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
     return {**ids, "account": account_id}
 
 

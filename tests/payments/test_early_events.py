@@ -21,6 +21,7 @@ from orders.models import Order, Status
 from payments import gateway
 from payments.models import Dispute, Payment, StripeAccount, WebhookEvent
 from tenants.context import tenant_context
+from tenants.models import Restaurant
 from tests.factories import api_client, make_restaurant, run_concurrently
 from tests.payments.test_webhooks import (
     account_object,
@@ -61,8 +62,10 @@ def events_before_the_row(monkeypatch, stand_in: StripeStandIn, build: Any) -> l
     return delivered
 
 
-def stored(envelope: dict[str, Any]) -> WebhookEvent:
-    return WebhookEvent.objects.get(event_id=envelope["id"])
+def stored(envelope: dict[str, Any], restaurant: Restaurant) -> WebhookEvent:
+    """The stored event, read where a routed event is visible: its restaurant's context."""
+    with tenant_context(restaurant):
+        return WebhookEvent.objects.get(event_id=envelope["id"])
 
 
 # --- a PaymentIntent's events before its Payment row ----------------------------------------
@@ -95,7 +98,7 @@ def test_a_success_before_the_payment_row_places_the_order_once_the_row_is_writt
         "total_spent": payment.amount,
         "in_kitchen": True,
     }
-    applied = stored(envelope)
+    applied = stored(envelope, ours)
     assert applied.processed_at is not None
     assert applied.outcome == "payment succeeded"
     assert applied.waiting_for == ""
@@ -119,11 +122,12 @@ def test_an_event_whose_payment_is_not_written_yet_is_kept_waiting_not_processed
         ]
 
     delivered = events_before_the_row(monkeypatch, stripe_stand_in, paid)
-    monkeypatch.setattr("payments.inbox.wake", lambda key: 0)  # the row's commit never wakes it
+    # The row's commit never wakes it.
+    monkeypatch.setattr("payments.inbox.wake", lambda key, restaurant=None: 0)
     payment = card_order(restaurants[0], shops["ours"])
 
     [envelope] = delivered
-    waiting = stored(envelope)
+    waiting = stored(envelope, restaurants[0])
     assert waiting.processed_at is None
     assert waiting.waiting_for == f"payment:{payment.payment_intent_id}"
     assert waiting.outcome.startswith("waiting")
@@ -177,7 +181,7 @@ def test_every_event_before_the_row_applies_in_stripes_order_once_it_appears(
         payment = card_order(ours, shops["ours"])
 
     assert len(delivered) == 4
-    assert all(stored(envelope).processed_at is not None for envelope in delivered)
+    assert all(stored(envelope, ours).processed_at is not None for envelope in delivered)
     state = order_state(ours, payment)
     assert (state["order"], state["placed_changes"], state["payment"]) == (
         Status.PLACED,
@@ -191,11 +195,11 @@ def test_every_event_before_the_row_applies_in_stripes_order_once_it_appears(
         assert list(Dispute.objects.values_list("dispute_id", "status")) == [
             ("dp_early", "needs_response")
         ]
-    applied = list(
-        WebhookEvent.objects.filter(processed_at__isnull=False)
-        .order_by("processed_at")
-        .values_list("type", flat=True)
-    )
+        applied = list(
+            WebhookEvent.objects.filter(processed_at__isnull=False)
+            .order_by("processed_at")
+            .values_list("type", flat=True)
+        )
     assert applied == [
         "payment_intent.payment_failed",
         "payment_intent.succeeded",
@@ -243,7 +247,7 @@ def test_an_intent_not_made_for_this_restaurant_is_not_waited_for(
 
     assert deliver(envelope).status_code == 200
 
-    done = stored(envelope)
+    done = stored(envelope, restaurants[0])
     assert done.processed_at is not None
     assert done.waiting_for == ""
     assert done.outcome == "no payment of this restaurant has this PaymentIntent"
@@ -284,7 +288,8 @@ def test_a_success_delivered_while_the_payment_row_is_uncommitted_is_applied_onc
         Payment.Status.SUCCEEDED,
         1,
     )
-    applied = WebhookEvent.objects.get()
+    with tenant_context(ours):
+        applied = WebhookEvent.objects.get()
     assert (applied.processed_at is not None, applied.outcome) == (True, "payment succeeded")
 
 
@@ -349,7 +354,8 @@ def test_an_event_that_missed_the_row_looks_again_once_it_holds_the_rows_lock(
         1,
         Payment.Status.SUCCEEDED,
     )
-    applied = WebhookEvent.objects.get()
+    with tenant_context(ours):
+        applied = WebhookEvent.objects.get()
     assert (applied.processed_at is not None, applied.waiting_for) == (True, "")
 
 
@@ -382,9 +388,9 @@ def test_a_row_that_commits_while_the_event_marks_itself_waiting_still_wakes_it(
                     assert waking.wait(30)
                     time.sleep(0.3)  # lets the wake-up reach the list first, if it could
 
-    def wake(key: str) -> int:
+    def wake(key: str, restaurant: Restaurant | None = None) -> int:
         waking.set()
-        return real_wake(key)
+        return real_wake(key, restaurant)
 
     monkeypatch.setattr(event_handlers, "_no_payment", miss_then_pause)
     monkeypatch.setattr(inbox, "wake", wake)
@@ -422,7 +428,8 @@ def test_a_row_that_commits_while_the_event_marks_itself_waiting_still_wakes_it(
         1,
         Payment.Status.SUCCEEDED,
     )
-    applied = WebhookEvent.objects.get()
+    with tenant_context(ours):
+        applied = WebhookEvent.objects.get()
     assert (applied.processed_at is not None, applied.outcome) == (True, "payment succeeded")
 
 
@@ -465,7 +472,7 @@ def test_an_account_update_before_the_account_is_stored_applies_once_it_is(
         True,
         True,
     )
-    applied = stored(envelope)
+    applied = stored(envelope, ours)
     assert applied.processed_at is not None
     assert applied.restaurant == ours
 
@@ -477,13 +484,18 @@ def test_the_waiting_events_job_is_registered():
     assert "apply-waiting-events" in dict(registered_jobs())
 
 
-@pytest.mark.django_db
+# The periodic job lists the waiting events across restaurants (tenant_bypass, a connection
+# of its own): it sees committed rows only, so these tests commit theirs.
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_periodic_job_applies_an_event_whose_wake_up_was_lost(
     restaurants, shops, stripe_stand_in, monkeypatch
 ):
     """The process writing the row died before it could apply the waiting events (its
     on-commit step never ran): the periodic job applies them, once."""
     ours = restaurants[0]
+    monkeypatch.setattr("payments.inbox.wake", lambda key, restaurant=None: 0)
 
     def paid(intent_id: str, account: str) -> list[dict[str, Any]]:
         return [
@@ -493,7 +505,7 @@ def test_the_periodic_job_applies_an_event_whose_wake_up_was_lost(
         ]
 
     delivered = events_before_the_row(monkeypatch, stripe_stand_in, paid)
-    payment = card_order(ours, shops["ours"])  # on-commit callbacks never run here
+    payment = card_order(ours, shops["ours"])  # its wake-up is lost
     assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT
 
     job = dict(registered_jobs())["apply-waiting-events"]
@@ -501,14 +513,14 @@ def test_the_periodic_job_applies_an_event_whose_wake_up_was_lost(
     assert job() == "waiting events: 0 applied, 0 still waiting"
 
     [envelope] = delivered
-    assert stored(envelope).processed_at is not None
+    assert stored(envelope, ours).processed_at is not None
     state = order_state(ours, payment)
     assert (state["order"], state["placed_changes"]) == (Status.PLACED, 1)
     with tenant_context(ours):
         assert Order.objects.get(pk=payment.order_id).status == Status.PLACED
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_event_that_waits_in_vain_stays_unprocessed(restaurants, shops, stripe_stand_in):
     """A refund of a charge no payment of ours has: nothing here can say it never will, so it
     waits (unprocessed, visible) and the periodic job counts it, without any effect."""
@@ -527,5 +539,5 @@ def test_an_event_that_waits_in_vain_stays_unprocessed(restaurants, shops, strip
 
     job = dict(registered_jobs())["apply-waiting-events"]
     assert job() == "waiting events: 0 applied, 1 still waiting"
-    waiting = stored(envelope)
+    waiting = stored(envelope, restaurants[0])
     assert (waiting.processed_at, waiting.waiting_for) == (None, "payment:pi_nobody")

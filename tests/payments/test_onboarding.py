@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from payments.models import AccountRoute, StripeAccount
 from staff.roles import Role
-from tenants.context import tenant_context
+from tenants.context import tenant_bypass, tenant_context
 from tests.factories import (
     api_client,
     make_restaurant,
@@ -51,6 +51,12 @@ def accounts(restaurant):
         return list(StripeAccount.objects.all())
 
 
+def routes(restaurant):
+    """The webhook routes the restaurant sees: its own (row-level security hides the rest)."""
+    with tenant_context(restaurant):
+        return list(AccountRoute.objects.values_list("account_id", "restaurant_id"))
+
+
 def connected_events(restaurant):
     with tenant_context(restaurant):
         return list(AuditEvent.objects.filter(action="payments.account_connected"))
@@ -59,7 +65,7 @@ def connected_events(restaurant):
 def store_account(restaurant, account_id, **flags):
     with tenant_context(restaurant):
         StripeAccount.objects.create(account_id=account_id, **flags)
-    AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+        AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
 
 
 # --- connecting ----------------------------------------------------------------------------
@@ -87,8 +93,9 @@ def test_the_owner_connects_the_restaurant(roster, restaurants, stripe_stand_in)
         False,
         False,
     )
-    assert AccountRoute.objects.get(account_id=account_id).restaurant_id == ours.pk
+    assert routes(ours) == [(account_id, ours.pk)]
     assert accounts(theirs) == []
+    assert routes(theirs) == []
 
     [event] = connected_events(ours)
     assert (event.actor_id, event.target_label) == (owner.pk, account_id)
@@ -109,7 +116,7 @@ def test_connecting_again_creates_nothing_new(roster, restaurants, stripe_stand_
     assert again.json()["account_id"] == first.json()["account_id"]
     assert len(stripe_stand_in.posts("/v1/accounts")) == 1
     assert len(accounts(ours)) == 1
-    assert AccountRoute.objects.count() == 1
+    assert len(routes(ours)) == 1
     assert len(connected_events(ours)) == 1
 
 
@@ -136,7 +143,8 @@ def test_a_double_click_creates_one_account(stripe_stand_in):
     assert sorted(run_concurrently(connect, connect)) == [200, 201]
     assert len(stripe_stand_in.posts("/v1/accounts")) == 1
     assert len(accounts(ours)) == 1
-    assert AccountRoute.objects.count() == 1
+    with tenant_bypass():  # committed: every restaurant's routes
+        assert AccountRoute.objects.count() == 1
     assert len(connected_events(ours)) == 1
 
 
@@ -504,7 +512,7 @@ def test_stripe_failing_to_create_the_account_writes_nothing(roster, restaurants
     assert response.json()["code"] == "stripe_error"
     assert "Stripe is having trouble." in response.json()["detail"]
     assert accounts(ours) == []
-    assert AccountRoute.objects.count() == 0
+    assert routes(ours) == []
     assert connected_events(ours) == []
     # Once Stripe answers again, connecting works.
     assert post(client, ACCOUNT).status_code == 201

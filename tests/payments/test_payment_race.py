@@ -59,8 +59,10 @@ def assert_paid_once(restaurant, payment: Payment) -> None:
     with tenant_context(restaurant):
         assert Payment.objects.filter(order_id=payment.order_id).count() == 1
     assert [message.to for message in mail.outbox] == [["ada@example.com"]]
-    stored = WebhookEvent.objects.get()
+    with tenant_context(restaurant):  # the routed event is the restaurant's row
+        stored = WebhookEvent.objects.get()
     assert stored.processed_at is not None
+    assert stored.restaurant_id == restaurant.pk
 
 
 def test_return_first_then_webhook(restaurants, stripe_stand_in, payment):

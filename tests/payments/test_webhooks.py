@@ -46,7 +46,7 @@ def connect_cards(restaurant: Restaurant) -> dict[str, Any]:
         StripeAccount.objects.create(
             account_id=account_id, details_submitted=True, charges_enabled=True
         )
-    AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
+        AccountRoute.objects.create(account_id=account_id, restaurant=restaurant)
     return {**ids, "account": account_id}
 
 
@@ -187,7 +187,8 @@ def test_a_succeeded_payment_places_the_order_in_the_kitchen_queue(
         "total_spent": payment.amount,
         "in_kitchen": True,
     }
-    stored = WebhookEvent.objects.get()
+    with tenant_context(ours):  # a routed event is its restaurant's row
+        stored = WebhookEvent.objects.get()
     assert (stored.event_id, stored.endpoint, stored.type) == (
         envelope["id"],
         "connect",
@@ -463,7 +464,8 @@ def test_a_repeated_event_has_one_effect(restaurants, stripe_stand_in, payment):
         Payment.Status.SUCCEEDED,
     )
     assert state["order_count"] == 1
-    assert WebhookEvent.objects.count() == 1
+    with tenant_context(ours):
+        assert WebhookEvent.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -489,7 +491,8 @@ def test_the_same_event_on_both_endpoints_is_stored_once(restaurants, stripe_sta
     assert deliver(envelope, "connect").status_code == 200
     assert deliver(envelope, "platform").status_code == 200
 
-    assert WebhookEvent.objects.count() == 1
+    with tenant_context(restaurants[0]):
+        assert WebhookEvent.objects.count() == 1
     assert order_state(restaurants[0], payment)["placed_changes"] == 1
 
 
@@ -509,7 +512,8 @@ def test_concurrent_deliveries_of_one_event_place_the_order_once(
         1,
         1,
     )
-    assert WebhookEvent.objects.count() == 1
+    with tenant_context(ours):
+        assert WebhookEvent.objects.count() == 1
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["ada@example.com"]
 
@@ -536,9 +540,32 @@ def test_concurrent_deliveries_run_the_handler_once(restaurants, shops, monkeypa
 
     assert [getattr(r, "status_code", r) for r in results] == [200] * 5
     assert len(calls) == 1
-    stored = WebhookEvent.objects.get()
+    with tenant_context(restaurants[0]):
+        stored = WebhookEvent.objects.get()
     assert stored.outcome == "counted"
     assert stored.restaurant == restaurants[0]
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_read_the_event_unrouted_finds_it_where_it_was_routed(
+    restaurants, stripe_stand_in, payment
+):
+    """A concurrent delivery routes the event while this one waits for its lock: the row is
+    then out of sight of a reader with no restaurant, and is processed (found done) in its
+    restaurant's context, with no second effect."""
+    from payments import inbox
+
+    ours = restaurants[0]
+    envelope = succeeded_event(stripe_stand_in, payment)
+    assert deliver(envelope).status_code == 200
+    with tenant_context(ours):
+        routed = WebhookEvent.objects.get()
+    assert routed.restaurant == ours
+    assert not WebhookEvent.objects.filter(pk=routed.pk).exists()  # hidden outside
+
+    assert inbox.process_where_visible(routed.pk, routed.event_id, None) is True
+
+    assert order_state(ours, payment)["placed_changes"] == 1
 
 
 # --- failures, retries -------------------------------------------------------------------------
@@ -585,7 +612,8 @@ def test_a_failing_handler_keeps_the_event_for_stripes_retry(
     assert retried.status_code == 200
     state = order_state(ours, payment)
     assert (state["order"], state["placed_changes"]) == (Status.PLACED, 1)
-    stored.refresh_from_db()
+    with tenant_context(ours):  # routed now: its restaurant's row
+        stored.refresh_from_db()
     assert stored.processed_at is not None
     assert stored.outcome == "payment succeeded"
 
@@ -707,7 +735,9 @@ def test_a_late_failure_never_undoes_a_success(restaurants, stripe_stand_in, pay
         Payment.Status.SUCCEEDED,
         "",
     )
-    assert "already succeeded" in WebhookEvent.objects.get(type__endswith="failed").outcome
+    with tenant_context(ours):
+        stale = WebhookEvent.objects.get(type__endswith="failed")
+    assert "already succeeded" in stale.outcome
 
 
 @pytest.mark.django_db
@@ -746,7 +776,8 @@ def test_a_success_for_a_different_amount_is_not_applied(restaurants, stripe_sta
 
     assert response.status_code == 200
     assert order_state(restaurants[0], payment)["order"] == Status.PENDING_PAYMENT
-    assert "does not match" in WebhookEvent.objects.get().outcome
+    with tenant_context(restaurants[0]):
+        assert "does not match" in WebhookEvent.objects.get().outcome
 
 
 # --- account.updated ---------------------------------------------------------------------------
@@ -854,12 +885,16 @@ def test_an_event_naming_another_restaurants_objects_is_not_applied(
 
     assert (order_state(theirs, their_payment), account_state(theirs)) == their_before
     assert account_state(ours)["charges_enabled"] is True
-    outcomes = set(WebhookEvent.objects.values_list("outcome", flat=True))
+    with tenant_context(ours):
+        outcomes = set(WebhookEvent.objects.values_list("outcome", flat=True))
+        routed_to = set(WebhookEvent.objects.values_list("restaurant", flat=True))
     assert outcomes == {
         "no payment of this restaurant has this PaymentIntent",
         "no connected account of this restaurant has this id",
     }
-    assert set(WebhookEvent.objects.values_list("restaurant", flat=True)) == {ours.pk}
+    assert routed_to == {ours.pk}
+    with tenant_context(theirs):
+        assert not WebhookEvent.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -902,5 +937,6 @@ def test_an_event_waits_only_briefly_for_a_locked_row(stripe_stand_in, monkeypat
         release.set()
         holder.join(30)
     assert deliver(envelope).status_code == 200
-    assert WebhookEvent.objects.get(event_id=envelope["id"]).processed_at is not None
+    with tenant_context(ours):
+        assert WebhookEvent.objects.get(event_id=envelope["id"]).processed_at is not None
     assert order_state(ours, payment)["order"] == Status.PLACED

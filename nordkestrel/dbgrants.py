@@ -2,11 +2,12 @@
 
 Run by the owner (``post_migrate``, and the migration that made the policies trust roles):
 
-- ``nordkestrel_platform()``, true only for the platform role (and the owner, whose data
-  migrations cross restaurants). Every tenant policy reads it; it reads no setting, so no
-  statement the application role may run makes it true. The roles' names are written into
-  its body from ``settings.DATABASE_ROLES``; a policy keeps the function's identity, so it
-  cannot be shadowed, and only the owner may replace it.
+- the crossing test, true only for the platform role (and the owner, whose data migrations
+  cross restaurants): ``CURRENT_USER = ANY (<their names>)``, written into every tenant
+  policy (brought up to date here when the roles' names change) and into the function
+  ``nordkestrel_platform()`` that the audit trigger reads. It reads no setting, so no
+  statement the application role may run makes it true; only the owner may alter a policy
+  or replace the function.
 - ``SELECT, INSERT, UPDATE, DELETE`` on every table, and the use of every sequence, for the
   application and platform roles; on the audit log's tables the application role may only
   read and append, and the platform role may also delete (pruning, which the trigger allows
@@ -15,6 +16,7 @@ Run by the owner (``post_migrate``, and the migration that made the policies tru
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +40,35 @@ def crossing_roles() -> list[str]:
     roles = settings.DATABASE_ROLES
     app = roles.get("default", "")
     return sorted({roles.get("platform", ""), roles.get("owner", "")} - {"", app}) or [""]
+
+
+def crossing_condition() -> str:
+    """The policies' own test of the role: the same as ``nordkestrel_platform()``, written
+    into each policy so that planning a statement does not expand a function each time
+    (bench/RESULTS.md, "The database wall")."""
+    names = ",".join(crossing_roles())
+    return f"(CURRENT_USER = ANY ('{{{names}}}'::name[]))"
+
+
+# A policy's crossing test as PostgreSQL shows it back, in either form it has had.
+_CROSSING = re.compile(
+    r"nordkestrel_platform\(\)|\(?CURRENT_USER = ANY \('\{[^}]*\}'::name\[\]\)\)?"
+)
+
+
+def policy_statements(policies: list[tuple[str, str, str]]) -> list[str]:
+    """ALTER POLICY for each (table, qual, with_check) whose crossing test names other
+    roles than the current ones (the roles were renamed, or the policy predates this)."""
+    wanted = crossing_condition()
+    statements = []
+    for table, qual, check in policies:
+        new_qual, new_check = (_CROSSING.sub(wanted, text) for text in (qual, check))
+        if (new_qual, new_check) != (qual, check):
+            statements.append(
+                f"ALTER POLICY tenant_isolation ON {_ident(table)} "
+                f"USING ({new_qual}) WITH CHECK ({new_check})"
+            )
+    return statements
 
 
 def platform_function_sql() -> str:
@@ -69,10 +100,17 @@ def grant_statements(audit_tables: tuple[str, ...] = AUDIT_TABLES) -> list[str]:
 
 
 def apply(connection: Any) -> None:
-    """Re-create the function and reapply the grants (idempotent)."""
+    """Re-create the function, bring every tenant policy's crossing test up to date, and
+    reapply the grants (idempotent)."""
     owner = connection.settings_dict.get("USER")
     with connection.cursor() as cursor:
         cursor.execute(platform_function_sql())
+        cursor.execute(
+            "SELECT tablename, qual, with_check FROM pg_policies "
+            "WHERE schemaname = current_schema() AND policyname = 'tenant_isolation'"
+        )
+        for statement in policy_statements(cursor.fetchall()):
+            cursor.execute(statement)
         if owner and owner == settings.DATABASE_ROLES.get("default"):
             return  # one role for everything (a bare DATABASE_URL): nothing to grant
         cursor.execute(

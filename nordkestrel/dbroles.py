@@ -8,7 +8,7 @@
   after every migration (``nordkestrel/dbgrants.py``), the audit log's tables excepted: there
   it may only read and append.
 - ``<app>_platform``, the platform role: the same grants, and it is the role the row-level
-  policies let across restaurants (``nordkestrel_platform()``). Only code inside
+  policies let across restaurants (nordkestrel/dbgrants.py). Only code inside
   ``tenant_bypass()`` reaches it, over a connection of its own (the ``platform`` alias).
 
 No role is a member of another: the application role cannot ``SET ROLE`` to either.

@@ -3,8 +3,8 @@
 :class:`TenantModel` carries :class:`RowLevelSecurity` in its ``Meta.constraints``, so
 ``makemigrations`` writes it into the migration that creates every tenant table: the table
 gets ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` and one policy keyed on the transaction-local
-``app.restaurant_id``, or on the role: only the platform role crosses restaurants
-(``nordkestrel_platform()``, nordkestrel/dbgrants.py), and no setting does. With no restaurant
+``app.restaurant_id``, or on the role: only the platform role crosses restaurants (its name
+is in the policy, nordkestrel/dbgrants.py), and no setting does. With no restaurant
 set, the application role sees no rows and its inserts are refused, even in raw SQL.
 """
 
@@ -25,7 +25,7 @@ def tenant_condition(column: str = "restaurant_id") -> str:
     """The policy: the row is the current restaurant's, or the role is the platform's."""
     return (
         f"({column} = NULLIF(current_setting('{RESTAURANT_SETTING}', true), '')::bigint "
-        f"OR {dbgrants.PLATFORM_FUNCTION}())"
+        f"OR {dbgrants.crossing_condition()})"
     )
 
 

@@ -49,8 +49,18 @@ def test_every_tenant_table_has_forced_rls_and_a_policy():
 
 
 def test_every_policy_trusts_the_role_and_reads_no_setting_but_the_restaurant():
-    """No policy may read a switch the application role could set: crossing restaurants is
-    ``nordkestrel_platform()``, a function of the role alone."""
+    """No policy may read a switch the application role could set: crossing restaurants is a
+    test of the role alone, naming the platform role and the owner, never the application
+    role."""
+    from django.conf import settings
+
+    from nordkestrel.dbgrants import crossing_condition, crossing_roles
+
+    assert settings.DATABASE_ROLES["default"] not in crossing_roles()
+    assert set(crossing_roles()) == {
+        settings.DATABASE_ROLES["platform"],
+        settings.DATABASE_ROLES["owner"],
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename, policyname, cmd, coalesce(qual, ''), coalesce(with_check, '') "
@@ -63,7 +73,8 @@ def test_every_policy_trusts_the_role_and_reads_no_setting_but_the_restaurant():
             assert (command, qual, check) == ("SELECT", "true", ""), table
             continue
         for expression in (qual, check):
-            assert "nordkestrel_platform()" in expression, (table, expression)
+            assert crossing_condition() in expression, (table, expression)
+            assert "nordkestrel_platform()" not in expression, (table, expression)
             settings_read = expression.count("current_setting(")
             assert settings_read == expression.count("current_setting('app.restaurant_id'")
             assert settings_read == 1, (table, expression)

@@ -63,11 +63,15 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def ensure_database(database_url: str) -> None:
-    """Create the benchmark's own database on the server of ``database_url`` if missing."""
+    """Create the benchmark's own database on the server of ``database_url`` if missing, as
+    the schema's owner (the application role may create nothing: nordkestrel/dbroles.py)."""
     import psycopg
 
-    name = database_url.split("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(database_url.replace(f"/{name}?", "/postgres?"), autocommit=True) as db:
+    from nordkestrel.database import role_url
+
+    owner_url = role_url(database_url, "owner")
+    name = owner_url.split("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(owner_url.replace(f"/{name}?", "/postgres?"), autocommit=True) as db:
         if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             db.execute(f'CREATE DATABASE "{name}"')
 

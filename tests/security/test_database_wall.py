@@ -299,3 +299,12 @@ def test_only_named_platform_code_crosses_restaurants():
         "restaurants.purge.follow_up_pending",
         "staff.management.commands.dev_token.Command.handle",
     }
+
+
+@pytest.mark.django_db
+def test_each_platform_access_is_logged_with_the_code_that_asked(caplog):
+    with caplog.at_level("INFO", logger="tenants.context"), tenant_bypass():
+        pass
+    asked = f"{__name__}.test_each_platform_access_is_logged_with_the_code_that_asked"
+    assert [getattr(record, "caller", None) for record in caplog.records] == [asked]
+    assert caplog.records[0].getMessage() == f"Platform access by {asked}"

@@ -23,6 +23,13 @@ from django.conf import settings
 
 PLATFORM_FUNCTION = "nordkestrel_platform"
 AUDIT_TABLES = ("audit_auditevent", "audit_auditanchor")
+# The functions that answer one question across restaurants, as the owner (SECURITY DEFINER):
+# only the application and platform roles may call them, not every role of the cluster.
+DEFINER_FUNCTIONS = (
+    "nordkestrel_memberships(text)",
+    "nordkestrel_account_restaurant(text)",
+    "nordkestrel_webhook_restaurant(text)",
+)
 
 
 def _literal(name: str) -> str:
@@ -79,7 +86,9 @@ def platform_function_sql() -> str:
     )
 
 
-def grant_statements(audit_tables: tuple[str, ...] = AUDIT_TABLES) -> list[str]:
+def grant_statements(
+    audit_tables: tuple[str, ...] = AUDIT_TABLES, functions: tuple[str, ...] = DEFINER_FUNCTIONS
+) -> list[str]:
     roles = settings.DATABASE_ROLES
     app, platform = roles.get("default", ""), roles.get("platform", "")
     grantees = [_ident(name) for name in dict.fromkeys([app, platform]) if name]
@@ -92,6 +101,9 @@ def grant_statements(audit_tables: tuple[str, ...] = AUDIT_TABLES) -> list[str]:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {everyone}",
         f"GRANT EXECUTE ON FUNCTION {PLATFORM_FUNCTION}() TO {everyone}",
     ]
+    for function in functions:
+        statements.append(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
+        statements.append(f"GRANT EXECUTE ON FUNCTION {function} TO {everyone}")
     for table in audit_tables:
         statements.append(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {everyone}")
         if platform and platform != app:
@@ -118,7 +130,12 @@ def apply(connection: Any) -> None:
             [list(AUDIT_TABLES)],
         )
         existing = tuple(row[0] for row in cursor.fetchall())
-        for statement in grant_statements(existing):
+        cursor.execute(
+            "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regprocedure(name) IS NOT NULL",
+            [list(DEFINER_FUNCTIONS)],
+        )
+        functions = tuple(row[0] for row in cursor.fetchall())
+        for statement in grant_statements(existing, functions):
             cursor.execute(statement)
 
 

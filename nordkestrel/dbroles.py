@@ -76,7 +76,7 @@ def cluster_statements(roles: Roles) -> Iterator[str]:
 def database_statements(roles: Roles, database: str) -> Iterator[str]:
     """Hand the database to the owner (run in the ``postgres`` database)."""
     yield f"ALTER DATABASE {_ident(database)} OWNER TO {_ident(roles.owner)}"
-    yield f"REVOKE CREATE, TEMPORARY ON DATABASE {_ident(database)} FROM PUBLIC"
+    yield f"REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE {_ident(database)} FROM PUBLIC"
     yield f"GRANT CONNECT ON DATABASE {_ident(database)} TO {_ident(roles.app)}"
     yield f"GRANT CONNECT ON DATABASE {_ident(database)} TO {_ident(roles.platform)}"
 

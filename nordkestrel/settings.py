@@ -163,8 +163,11 @@ if PRODUCTION and PROCESS_KIND == database.WORKER:
     # Workers and management commands cross restaurants (purge, periodic jobs) as the
     # platform role; web processes never do and are not given its credential.
     env.require(["DATABASE_PLATFORM_URL"], environment=ENVIRONMENT)
-# Whether this process may reach the platform role at all (tenants.context.tenant_bypass).
-PLATFORM_ROLE_AVAILABLE = bool(DATABASE_PLATFORM_URL)
+# Whether this process may reach the platform role at all (tenants.context.tenant_bypass):
+# never a production web process, even where its environment names the credential.
+PLATFORM_ROLE_AVAILABLE = bool(DATABASE_PLATFORM_URL) and not (
+    PRODUCTION and PROCESS_KIND == database.WEB
+)
 DATABASE_TIMEOUTS = database.timeouts(PROCESS_KIND)
 _conn_max_age = env.get_int("DB_CONN_MAX_AGE", 60)
 DATABASES = {

@@ -28,10 +28,10 @@ FORWARD = [
     f"CREATE POLICY tenant_isolation ON payments_webhookevent USING {UNROUTED} "
     f"WITH CHECK {UNROUTED}",
     """CREATE OR REPLACE FUNCTION nordkestrel_account_restaurant(account text) RETURNS bigint
-       LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+       LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
        SELECT restaurant_id FROM payments_accountroute WHERE account_id = account $$""",
     """CREATE OR REPLACE FUNCTION nordkestrel_webhook_restaurant(event text) RETURNS bigint
-       LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+       LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
        SELECT restaurant_id FROM payments_webhookevent WHERE event_id = event $$""",
 ]
 

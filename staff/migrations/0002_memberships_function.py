@@ -10,7 +10,7 @@ from django.db import migrations
 FORWARD = """
 CREATE OR REPLACE FUNCTION nordkestrel_memberships(person text)
 RETURNS TABLE (restaurant_id bigint, slug text, name text, role text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT m.restaurant_id, r.slug::text, r.name::text, m.role::text
       FROM staff_staffmember m JOIN tenants_restaurant r ON r.id = m.restaurant_id
      WHERE m.clerk_user_id = person AND m.active

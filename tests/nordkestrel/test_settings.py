@@ -79,8 +79,14 @@ def test_production_refuses_to_start_without(missing):
     assert missing in result.stderr
 
 
-def test_a_production_web_process_runs_without_the_platform_role_and_never_crosses():
-    """Web processes get no platform credential; platform code there refuses to run."""
+@pytest.mark.parametrize(
+    "platform_url", [None, "postgres://app_platform@db.internal:5432/nordkestrel"]
+)
+def test_a_production_web_process_runs_without_the_platform_role_and_never_crosses(
+    platform_url,
+):
+    """Web processes get no platform credential, and ignore one their environment names:
+    platform code there refuses to run."""
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "from tenants.context import PlatformRoleUnavailable, tenant_bypass\n"
@@ -90,7 +96,7 @@ def test_a_production_web_process_runs_without_the_platform_role_and_never_cross
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=production_env(DATABASE_PLATFORM_URL=None, NORDKESTREL_PROCESS="web"),
+        env=production_env(DATABASE_PLATFORM_URL=platform_url, NORDKESTREL_PROCESS="web"),
         capture_output=True,
         text=True,
         timeout=120,

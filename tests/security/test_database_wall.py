@@ -39,12 +39,20 @@ def tenant_tables(cursor) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
 def refused(statement: str, params=None, *, using: str = "default") -> bool:
-    """Run one statement in a savepoint; True when the database refused it."""
+    """Run one statement in a savepoint; True when the database refused it for want of a
+    privilege (SQLSTATE 42501: not the owner, no grant, a row-level policy, the audit
+    trigger). Any other error (a typo, a missing object) fails the test instead."""
     try:
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
             cursor.execute(statement, params)
-    except DatabaseError:
+    except DatabaseError as error:
+        sqlstate = getattr(error.__cause__, "sqlstate", None)
+        if sqlstate != INSUFFICIENT_PRIVILEGE:
+            pytest.fail(f"{statement}: failed otherwise than refused: {sqlstate} {error}")
         return True
     return False
 
@@ -221,8 +229,9 @@ def test_pruning_works_only_as_the_platform_role_and_only_past_retention():
         )
         owner.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
     # The application role may not prune, not even what is past retention.
-    with tenant_context(restaurant), pytest.raises(DatabaseError):
+    with tenant_context(restaurant), pytest.raises(DatabaseError) as denied:
         audit.prune()
+    assert getattr(denied.value.__cause__, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
     # The platform role may delete only past retention, whatever it asks.
     with platform_context(restaurant):
         assert refused(

@@ -103,8 +103,9 @@ def pgbouncer(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _through_pgbouncer(pgbouncer):
-    """Every test here, the imported ones included, talks to PgBouncer."""
-    assert connections["default"].settings_dict["PORT"] == str(pgbouncer)
+    """Every test here, the imported ones included, talks to PgBouncer, as both roles."""
+    for alias in ALIASES:
+        assert connections[alias].settings_dict["PORT"] == str(pgbouncer), alias
 
 
 def _one(client: psycopg.Connection, query: str) -> object:

@@ -104,19 +104,21 @@ def _account_of(event: dict[str, Any]) -> str:
     return ""
 
 
-def _route(account_id: str) -> Restaurant | None:
+def _restaurant_by(function: str, argument: str) -> Restaurant | None:
+    """The restaurant one of the routing functions (payments/migrations/0004) names."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nordkestrel_account_restaurant(%s)", [account_id])
+        cursor.execute(f"SELECT {function}(%s)", [argument])
         (restaurant_id,) = cursor.fetchone()
     return None if restaurant_id is None else Restaurant.objects.get(pk=restaurant_id)
+
+
+def _route(account_id: str) -> Restaurant | None:
+    return _restaurant_by("nordkestrel_account_restaurant", account_id)
 
 
 def stored_restaurant(event_id: str) -> Restaurant | None:
     """The restaurant a stored event was routed to (None: not stored, or not routed yet)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nordkestrel_webhook_restaurant(%s)", [event_id])
-        (restaurant_id,) = cursor.fetchone()
-    return None if restaurant_id is None else Restaurant.objects.get(pk=restaurant_id)
+    return _restaurant_by("nordkestrel_webhook_restaurant", event_id)
 
 
 def as_routed(restaurant: Restaurant | None) -> contextlib.AbstractContextManager[Any]:

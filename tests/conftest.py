@@ -275,3 +275,16 @@ def stripe_stand_in(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """An S3-compatible server on loopback (moto) for boto3 and django-storages; one per
+    test module, each test making its own bucket."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

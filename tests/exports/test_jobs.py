@@ -21,7 +21,6 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from audit.models import AuditEvent
 from exports import registry, tasks
@@ -54,15 +53,6 @@ class Bucket:
 
     def read(self, key):
         return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from audit.models import AuditEvent
@@ -412,15 +411,6 @@ class TestUploadRateLimits:
 
 
 # --- S3 (Cloudflare R2's API) against a server on loopback ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

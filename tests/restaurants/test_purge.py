@@ -19,7 +19,6 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.forms.models import model_to_dict
 from django.test import Client
-from moto.server import ThreadedMotoServer
 
 from audit.models import AuditAnchor, AuditEvent
 from orders.checkout_request import parse_checkout
@@ -400,15 +399,6 @@ def test_stripe_refusing_to_close_the_account_does_not_stop_the_purge(
 
 
 # --- Storage in an S3-compatible bucket --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

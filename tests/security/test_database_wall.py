@@ -21,8 +21,15 @@ from tenants.context import platform_context, tenant_bypass, tenant_context
 from tests.factories import make_restaurant
 
 ROLES = settings.DATABASE_ROLES
-# Every custom setting a policy, trigger or function of this schema ever read.
-SWITCHES = ["app.restaurant_id", "app.tenant_bypass", "app.audit_prune", "app.audit_allow_truncate"]
+# Every custom setting a policy, trigger or function of this schema ever read, but the
+# restaurant itself (which selects one restaurant, by design).
+SWITCHES = ["app.tenant_bypass", "app.audit_prune", "app.audit_allow_truncate"]
+
+
+def switch(cursor, value: str = "on", *, local: bool = True) -> None:
+    """Set every switch in SWITCHES to ``value`` for the transaction (or the session)."""
+    for name in SWITCHES:
+        cursor.execute("SELECT set_config(%s, %s, %s)", [name, value, local])
 
 
 def public_tables(cursor) -> set[str]:
@@ -129,28 +136,25 @@ def test_the_audit_log_is_read_and_append_only_whatever_the_settings(restaurants
         "TRUNCATE audit_auditevent",
     ):
         with tenant_context(ours):
-            for switch in SWITCHES[1:]:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config(%s, 'on', true)", [switch])
+            with connection.cursor() as cursor:
+                switch(cursor)
             assert refused(statement), statement
     with tenant_context(ours):
         assert AuditEvent.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_no_setting_lets_it_across_restaurants(roster, restaurants):
+def test_no_other_setting_widens_what_one_restaurant_or_none_sees(roster, restaurants):
     ours, _ = restaurants
     with tenant_context(ours), connection.cursor() as cursor:
-        for switch in SWITCHES[1:]:
-            cursor.execute("SELECT set_config(%s, 'on', false)", [switch])
+        switch(cursor, local=False)
         cursor.execute("SELECT DISTINCT restaurant_id FROM staff_staffmember")
         assert {row[0] for row in cursor.fetchall()} == {ours.pk}
     # With no restaurant and every switch on: nothing at all.
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM staff_staffmember")
         assert cursor.fetchone()[0] == 0
-        for switch in SWITCHES[1:]:
-            cursor.execute("SELECT set_config(%s, '', false)", [switch])
+        switch(cursor, "", local=False)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -169,8 +173,7 @@ def test_with_one_restaurant_set_no_row_of_another_is_visible_or_writable(seeded
         public = public_tables(cursor)
     for table in tables:
         with tenant_context(first), connection.cursor() as cursor:
-            for switch in SWITCHES[1:]:
-                cursor.execute("SELECT set_config(%s, 'on', true)", [switch])
+            switch(cursor)
             cursor.execute(f"SELECT count(*) FROM {table} WHERE restaurant_id <> %s", [first.pk])
             if table not in public:
                 assert cursor.fetchone()[0] == 0, table

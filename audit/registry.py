@@ -73,6 +73,13 @@ DOMAIN_ADDED = register("domain.added", "{actor} added the domain {target}")
 DOMAIN_REMOVED = register("domain.removed", "{actor} removed the domain {target}")
 EXPORT_CREATED = register("export.created", "{actor} exported {target}")
 INTEGRATION_CONNECTED = register("integration.connected", "{actor} connected {target}")
+API_KEY_CREATED = register("api_key.created", "{actor} created the API key {target}")
+API_KEY_UPDATED = register("api_key.updated", "{actor} changed the API key {target}")
+API_KEY_ROLLED = register("api_key.rolled", "{actor} rolled the API key {target}")
+API_KEY_REVOKED = register("api_key.revoked", "{actor} revoked the API key {target}")
+API_KEY_SETTINGS_CHANGED = register(
+    "api_key.settings_changed", "{actor} changed the rate limit of the restaurant's API keys"
+)
 AUDIT_PRUNED = register("audit.pruned", "{actor} pruned audit events older than 12 months")
 ORDER_CANCELLED = register("order.cancelled", "{actor} cancelled {target}")
 PROMOTION_CREATED = register("promotion.created", "{actor} created the promotion {target}")

@@ -58,6 +58,9 @@ def _actor_fields(actor: _StaffActor | SystemActor | None) -> dict[str, Any]:
         name = actor.name if actor else "system"
         return {"actor_type": name, "actor_id": None, "actor_clerk_user_id": "",
                 "actor_role": "", "actor_label": name}  # fmt: skip
+    own = getattr(actor, "audit_actor", None)
+    if own is not None:  # a credential acting for a member (an API key) names itself
+        return dict(own())
     member = actor.member
     return {
         "actor_type": "staff",

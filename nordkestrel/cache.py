@@ -96,13 +96,26 @@ class RedisCacheClient(DjangoRedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return int(value)
 
-    def count(self, key: Any, timeout: float | None) -> int:
+    def count(
+        self, key: Any, timeout: float | None, mark: tuple[Any, str, str] | None = None
+    ) -> int:
         """Create ``key`` at 0 expiring in ``timeout`` seconds unless it exists, then add one:
-        a fixed-window counter, in one round trip (both commands pipelined)."""
+        a fixed-window counter, in one round trip (both commands pipelined). ``mark``
+        (hash, field, value) is written in the same round trip (e.g. when a key was used)."""
         pipeline = self.get_client(key, write=True).pipeline(transaction=False)
         pipeline.set(key, 0, ex=None if timeout is None else int(timeout), nx=True)
         pipeline.incr(key)
+        if mark is not None:
+            pipeline.hset(mark[0], mark[1], mark[2])
         return int(pipeline.execute()[1])
+
+    def take_hash(self, key: Any) -> dict[str, str]:
+        """Every field of the hash ``key``, which is removed in the same transaction."""
+        pipeline = self.get_client(key, write=True).pipeline(transaction=True)
+        pipeline.hgetall(key)
+        pipeline.delete(key)
+        fields = pipeline.execute()[0]
+        return {name.decode(): value.decode() for name, value in fields.items()}
 
 
 class RedisCache(DjangoRedisCache):
@@ -167,13 +180,42 @@ class RedisCache(DjangoRedisCache):
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         return self._call(partial(super().incr, key, delta, version), 0, counter=True)
 
-    def count(self, key: str, timeout: int, version: int | None = None) -> int:
-        """One more use of the counter ``key`` (see :meth:`RedisCacheClient.count`)."""
+    def count(
+        self,
+        key: str,
+        timeout: int,
+        version: int | None = None,
+        *,
+        mark: tuple[str, str, str] | None = None,
+    ) -> int:
+        """One more use of the counter ``key`` (see :meth:`RedisCacheClient.count`), and
+        ``mark`` (hash, field, value) set in the same round trip."""
         key = self.make_and_validate_key(key, version=version)
         client = cast(RedisCacheClient, self._cache)  # the class set in __init__
+        if mark is not None:
+            mark = (self.make_and_validate_key(mark[0], version=version), mark[1], mark[2])
         return self._call(
-            lambda: client.count(key, self.get_backend_timeout(timeout)), 0, counter=True
+            lambda: client.count(key, self.get_backend_timeout(timeout), mark), 0, counter=True
         )
+
+    def hash_values(
+        self, key: str, fields: list[str], version: int | None = None
+    ) -> list[str | None]:
+        """The values of ``fields`` in the hash ``key`` (None where unset, or Redis down)."""
+        key = self.make_and_validate_key(key, version=version)
+        client = cast(RedisCacheClient, self._cache).get_client(key)
+
+        def read() -> list[str | None]:
+            values = client.hmget(key, fields) if fields else []
+            return [None if value is None else value.decode() for value in values]
+
+        return self._call(read, [None] * len(fields))
+
+    def take_hash(self, key: str, version: int | None = None) -> dict[str, str]:
+        """The hash ``key``'s fields, removing it (see :meth:`RedisCacheClient.take_hash`)."""
+        key = self.make_and_validate_key(key, version=version)
+        client = cast(RedisCacheClient, self._cache)
+        return self._call(lambda: client.take_hash(key), {}, counter=True)
 
     def probe(self) -> None:
         """Write, read and delete a key in one round trip, even during a remembered outage

@@ -29,6 +29,7 @@ DEFINER_FUNCTIONS = (
     "nordkestrel_memberships(text)",
     "nordkestrel_account_restaurant(text)",
     "nordkestrel_webhook_restaurant(text)",
+    "nordkestrel_api_key(text)",
 )
 
 

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "orders",
     "payments",
     "exports",
+    "apikeys",
     "demo",
 ]
 
@@ -231,6 +232,13 @@ RATELIMIT_USE_CACHE = "ratelimit" if REDIS_URL else "default"
 RATELIMIT_IP_META_KEY = "nordkestrel.middleware.client_ip"
 # Refused sign-ins per client IP (API tokens, dashboard sessions, the admin login).
 AUTH_FAILURE_RATE = env.get_str("AUTH_FAILURE_RATE", "20/m")
+# API keys (apikeys/): requests per minute per key unless the restaurant sets its own, and how
+# long a process may answer for a key from memory (a revoked key stops working everywhere
+# within this many seconds).
+API_KEY_RATE_LIMIT = env.get_int("API_KEY_RATE_LIMIT", 600)
+API_KEY_CACHE_SECONDS = env.get_seconds("API_KEY_CACHE_SECONDS", 5.0)
+# Keys created per restaurant (a leaked session cannot mint keys without limit).
+API_KEY_CREATE_RATE = env.get_str("API_KEY_CREATE_RATE", "30/h")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",

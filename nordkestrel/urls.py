@@ -5,6 +5,7 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apikeys import api as apikeys_api
 from menus import api as menus_api
 from menus import image_api, import_api
 from nordkestrel import views
@@ -26,6 +27,17 @@ api_v1: list[URLPattern | URLResolver] = [
         name="api-docs",
     ),
     path("me", staff_api.MeView.as_view(), name="api-me"),
+    path("api-keys", apikeys_api.ApiKeyListView.as_view(), name="api-api-keys"),
+    path(
+        "api-keys/settings", apikeys_api.ApiKeySettingsView.as_view(), name="api-api-key-settings"
+    ),
+    path("api-keys/<int:pk>", apikeys_api.ApiKeyDetailView.as_view(), name="api-api-key"),
+    path("api-keys/<int:pk>/roll", apikeys_api.ApiKeyRollView.as_view(), name="api-api-key-roll"),
+    path(
+        "api-keys/<int:pk>/revoke",
+        apikeys_api.ApiKeyRevokeView.as_view(),
+        name="api-api-key-revoke",
+    ),
     path("restaurant", restaurants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
     path(
         "restaurant/opening-hours",

@@ -94,7 +94,7 @@ def context_for(view: TenantAPIView) -> dict[str, Any]:
     return {"now": timezone.now(), "currency": view.actor.restaurant.currency}
 
 
-PROMOTIONS = Scope.PROMOTIONS_WRITE
+READ, WRITE = Scope.PROMOTIONS_READ, Scope.PROMOTIONS_WRITE
 
 
 class PromotionListView(TenantAPIView):
@@ -102,7 +102,7 @@ class PromotionListView(TenantAPIView):
 
     model = Promotion
     serializer_class = PromotionSerializer
-    scopes = {"get": PROMOTIONS, "post": PROMOTIONS}
+    scopes = {"get": READ, "post": WRITE}
 
     @extend_schema(operation_id="promotions_list", responses=PromotionSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -123,7 +123,7 @@ class PromotionListView(TenantAPIView):
 class PromotionDetailView(TenantAPIView):
     model = Promotion
     serializer_class = PromotionSerializer
-    scopes = {"get": PROMOTIONS, "patch": PROMOTIONS}
+    scopes = {"get": READ, "patch": WRITE}
 
     def get(self, request: Request, pk: int) -> Response:
         return Response(PromotionSerializer(self.get_object(), context=context_for(self)).data)
@@ -142,7 +142,7 @@ class PromotionRedemptionsView(TenantAPIView):
 
     model = Promotion
     serializer_class = RedemptionSerializer
-    scopes = {"get": PROMOTIONS}
+    scopes = {"get": READ}
 
     @extend_schema(operation_id="promotion_redemptions", responses=RedemptionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:

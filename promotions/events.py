@@ -11,7 +11,7 @@ PROMOTION_REDEEMED = events.register(
     events.EventType(
         name="promotion.redeemed",
         version=1,
-        scope=Scope.PROMOTIONS_WRITE,
+        scope=Scope.PROMOTIONS_READ,
         schema=obj(
             promotion=obj(id=ID, code=TEXT),
             redemption=obj(id=ID, discount=MINOR_UNITS, currency=CURRENCY, redeemed_at=TIMESTAMP),

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from tenants.models import Restaurant
 
 
+REQUIRED_SCOPE_HEADER = "Nordkestrel-Required-Scope"
+
+
 class AuthenticationRefused(exceptions.AuthenticationFailed):
     """401 with the verifier's own code (expired token, wrong issuer, ...)."""
 
@@ -134,6 +137,8 @@ class TenantAPIView(StrictParsing, AccessChecked, GenericAPIView):
         "check_permissions",
         "initial",
         "dispatch",
+        "handle_exception",
+        "finalize_response",
     )
     abstract = True
     authentication_classes = [AccessAuthentication]
@@ -158,6 +163,25 @@ class TenantAPIView(StrictParsing, AccessChecked, GenericAPIView):
         # Authentication and the permission check (DRF runs them here) admit and authorize.
         with self.access_transaction(request._request):
             super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A refusal for a missing scope names the scope (``Nordkestrel-Required-Scope``)."""
+        response = super().handle_exception(exc)
+        if required := getattr(exc, "required_scope", None):
+            response[REQUIRED_SCOPE_HEADER] = required
+        return response
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """Every answer to a key-authenticated request carries its rate limit (RateLimit-*),
+        the 429 included."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        quota = getattr(request._request, "api_key_quota", None)
+        if quota is not None:
+            for name, value in quota.headers().items():
+                response[name] = value
+        return response
 
     def tenant(self) -> AbstractContextManager[Restaurant]:
         """The actor's restaurant as the tenant, for one step of a non-atomic handler (in an

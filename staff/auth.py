@@ -25,6 +25,15 @@ class ReverificationRequired(PermissionDeniedError):
     code = "reverification_required"
 
 
+class ScopeRequired(PermissionDeniedError):
+    """403 for an actor without the scope; the API names the scope in a header
+    (``Nordkestrel-Required-Scope``) so an integrator knows which grant was missing."""
+
+    def __init__(self, detail: str, scope: Scope) -> None:
+        super().__init__(detail)
+        self.required_scope = scope.value
+
+
 def _scope(scope: object) -> Scope:
     """A scope to check; anything else is a bug (a mistyped string), never a quiet 403."""
     if not isinstance(scope, Scope):
@@ -60,6 +69,10 @@ class Actor:
     def second_factor_verified_within(self, minutes: int) -> bool:
         return self.session is not None and self.session.second_factor_verified_within(minutes)
 
+    def refusal(self, scope: Scope) -> str:
+        """What a refusal for lack of ``scope`` says."""
+        return "Your role does not allow this."
+
     def has(self, scope: Scope) -> bool:
         """Whether the role grants ``scope`` (what a page may show; doing it is ``require``)."""
         return _scope(scope) in self.scopes
@@ -68,7 +81,7 @@ class Actor:
         """Refuse unless the role grants ``scope`` and, for a sensitive scope in a restaurant
         that asks for it, a second factor was verified in the last few minutes."""
         if not self.has(scope):
-            raise PermissionDeniedError("Your role does not allow this.")
+            raise ScopeRequired(self.refusal(scope), scope)
         if (
             scope in SENSITIVE_SCOPES
             and self.restaurant.require_mfa_for_sensitive_actions

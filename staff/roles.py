@@ -39,6 +39,7 @@ class Scope(StrEnum):
     ORDERS_CANCEL = "orders:cancel"
     PAYMENTS_REFUND = "payments:refund"
     CUSTOMERS_READ = "customers:read"
+    PROMOTIONS_READ = "promotions:read"
     PROMOTIONS_WRITE = "promotions:write"
     CAMPAIGNS_WRITE = "campaigns:write"
     PAYMENTS_CONNECT = "payments:connect"
@@ -51,6 +52,9 @@ class Scope(StrEnum):
     INTEGRATIONS_WRITE = "integrations:write"
     EXPORTS_CREATE = "exports:create"
     AUDIT_READ = "audit:read"
+    # The restaurant's API keys (apikeys/): listing them, and creating, rolling, revoking.
+    API_KEYS_READ = "api_keys:read"
+    API_KEYS_MANAGE = "api_keys:manage"
     RESTAURANT_DELETE = "restaurant:delete"
 
 
@@ -71,6 +75,7 @@ _MANAGER = _CASHIER | {
     Scope.ORDERS_CANCEL,
     Scope.PAYMENTS_REFUND,
     Scope.CUSTOMERS_READ,
+    Scope.PROMOTIONS_READ,
     Scope.PROMOTIONS_WRITE,
 }
 _ADMIN = _MANAGER | {
@@ -82,6 +87,8 @@ _ADMIN = _MANAGER | {
     Scope.EXPORTS_CREATE,
     Scope.AUDIT_READ,
     Scope.PAYMENTS_DISPUTES,
+    Scope.API_KEYS_READ,
+    Scope.API_KEYS_MANAGE,
 }
 _OWNER = _ADMIN | {
     Scope.PAYMENTS_CONNECT,
@@ -110,6 +117,7 @@ SENSITIVE_SCOPES = frozenset(
         Scope.DOMAINS_WRITE,
         Scope.RESTAURANT_DELETE,
         Scope.RESTAURANT_SECURITY,
+        Scope.API_KEYS_MANAGE,
     }
 )
 REVERIFICATION_MINUTES = 10

@@ -169,3 +169,23 @@ def make_shop(restaurant: Restaurant, **publish_fields) -> dict:
         menus.publish(actor=Actor(member=owner))
     ids["owner"] = owner
     return ids
+
+
+def make_api_key(member: StaffMember, grants: dict[str, str] | None = None, **fields) -> str:
+    """A key created by ``member`` (an Owner or Admin); returns its secret."""
+    from apikeys import services as apikey_services
+    from staff.auth import Actor
+
+    with tenant_context(member.restaurant):
+        issued = apikey_services.key_create(
+            actor=Actor(member=member),
+            name=fields.pop("name", "Integration"),
+            grants=grants if grants is not None else {"orders": "read"},
+            **fields,
+        )
+    return issued.secret
+
+
+def key_client(secret: str | None) -> Client:
+    """A client that presents an API key as its Bearer credential."""
+    return Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {secret}")

@@ -57,6 +57,21 @@ STOREFRONT = {
 
 ROUTES: dict[str, Route] = {
     "api-me": Route({"get": EVERYONE}),
+    "api-api-keys": Route(
+        {"get": OWNER_ADMIN, "post": OWNER_ADMIN},
+        bodies={"post": {"name": "Matrix", "grants": {"orders": "read"}}},
+    ),
+    "api-api-key-settings": Route(
+        {"get": OWNER_ADMIN, "patch": OWNER_ADMIN},
+        bodies={"patch": {"rate_limit_per_minute": 120}},
+    ),
+    "api-api-key": Route(
+        {"get": OWNER_ADMIN, "patch": OWNER_ADMIN},
+        object_kind="api_key",
+        bodies={"patch": {"name": "Renamed"}},
+    ),
+    "api-api-key-roll": Route({"post": OWNER_ADMIN}, object_kind="api_key"),
+    "api-api-key-revoke": Route({"post": OWNER_ADMIN}, object_kind="api_key"),
     "api-restaurant": Route(
         {"get": EVERYONE, "patch": OWNER_ADMIN}, bodies={"patch": {"phone": "+358 40 123"}}
     ),

@@ -59,6 +59,20 @@ def make_object(kind, restaurant):
                 export_type="customers", requested_by_label=f"{restaurant.slug} secret exporter",
                 expires_at=timezone.now() + timedelta(days=7),
             )  # fmt: skip
+        if kind == "api_key":
+            from datetime import timedelta
+
+            from apikeys import tokens
+            from apikeys.models import ApiKey
+            from staff.models import StaffMember
+
+            owner = StaffMember.objects.filter(role=Role.OWNER).first() or make_staff(restaurant)
+            secret = tokens.generate()
+            return ApiKey.objects.create(
+                name=f"{restaurant.slug} secret key {uuid.uuid4().hex[:6]}",
+                secret_hash=tokens.digest(secret), last4=secret[-4:], grants={"orders": "read"},
+                created_by=owner, expires_at=timezone.now() + timedelta(days=30),
+            )  # fmt: skip
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},

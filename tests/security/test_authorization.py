@@ -274,3 +274,39 @@ class TestMassAssignment:
         assert response.status_code == 200
         ids = {row["id"] for row in response.json()["results"]}
         assert ids == {m.pk for (slug, _), m in roster.items() if slug == "ours"}
+
+
+KEY_CASES = [
+    (name, method) for name, route in ROUTES.items() if route.object_kind for method in route.roles
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method"), KEY_CASES)
+def test_another_restaurants_object_is_404_for_an_api_key(roster, name, method):
+    """A key of restaurant A with every grant sees nothing of B: a foreign id answers as a
+    missing one, and a route outside its grants is 403 before any lookup."""
+    from apikeys import grants
+    from apikeys.credentials import ApiKeyActor
+    from tests.factories import key_client, make_api_key
+
+    owner = roster[("ours", "owner")]
+    every = {name: resource.levels[-1].value for name, resource in grants.RESOURCES.items()}
+    client = key_client(make_api_key(owner, grants=every))
+    route = ROUTES[name]
+    target = foreign_object(route.object_kind, roster)
+    before = snapshot(target)
+    body, headers = route.bodies.get(method), route.headers.get(method)
+    client.get(reverse("api-me"))  # warm the key for both requests alike
+    with CaptureQueriesContext(connection) as foreign_queries:
+        foreign = send(client, method, url_for(name, target.pk), body, headers)
+    with CaptureQueriesContext(connection) as missing_queries:
+        missing = send(client, method, url_for(name, 999_999_999), body, headers)
+    assert len(foreign_queries) == len(missing_queries)
+    view = next(p.callback for p in _patterns() if p.name == name).view_class
+    held = ApiKeyActor(member=owner, granted=grants.scopes_of(every)).has(view.scopes[method])
+    assert foreign.status_code == (404 if held else 403), foreign.content
+    assert missing.status_code == foreign.status_code
+    assert foreign.json() == missing.json()
+    assert secret_of(target) not in foreign.content.decode()
+    assert snapshot(target) == before

@@ -1,0 +1,109 @@
+"""What a key may do: its grants, never more than its creator, never the forbidden scopes."""
+
+import pytest
+
+from apikeys import grants
+from staff.roles import SCOPES, Role, Scope
+from tests.factories import api_client, key_client, make_api_key
+from tests.security.objects import make_object
+
+pytestmark = pytest.mark.django_db
+
+EVERY_GRANT = {name: resource.levels[-1].value for name, resource in grants.RESOURCES.items()}
+
+
+def test_a_read_only_orders_key_reads_orders_and_nothing_else(roster):
+    owner = roster[("ours", "owner")]
+    secret = make_api_key(owner, grants={"orders": "read"})
+    order = make_object("order", owner.restaurant)
+    client = key_client(secret)
+    assert client.get("/api/v1/orders").status_code == 200
+    assert client.get(f"/api/v1/orders/{order.pk}").status_code == 200
+    cancel = client.post(
+        f"/api/v1/orders/{order.pk}/cancel", {"reason": "x"}, content_type="application/json"
+    )
+    assert cancel.status_code == 403
+    assert cancel["Nordkestrel-Required-Scope"] == Scope.ORDERS_CANCEL.value
+    assert Scope.ORDERS_CANCEL.value in cancel.json()["detail"]
+    customers = client.get("/api/v1/customers")
+    assert customers.status_code == 403
+    assert customers["Nordkestrel-Required-Scope"] == Scope.CUSTOMERS_READ.value
+    assert client.get("/api/v1/menus").status_code == 403
+
+
+def test_a_key_with_every_grant_still_cannot_touch_staff_keys_or_payouts(roster):
+    owner = roster[("ours", "owner")]
+    client = key_client(make_api_key(owner, grants=EVERY_GRANT))
+    refused = {
+        ("get", "/api/v1/staff"),
+        ("post", "/api/v1/staff"),
+        ("get", "/api/v1/api-keys"),
+        ("post", "/api/v1/api-keys"),
+        ("get", "/api/v1/api-keys/settings"),
+        ("get", "/api/v1/payments/payouts"),
+        ("post", "/api/v1/payments/payouts"),
+        ("post", "/api/v1/payments/account"),
+        ("post", "/api/v1/restaurant/deletion"),
+    }
+    for method, path in sorted(refused):
+        response = getattr(client, method)(path, {}, content_type="application/json")
+        assert response.status_code in (403, 404, 405), (method, path, response.status_code)
+        if response.status_code == 403:
+            assert response.json()["code"] == "permission_denied", (method, path)
+    assert client.get("/api/v1/menus").status_code == 200
+    assert client.get("/api/v1/customers").status_code == 200
+
+
+def test_no_key_holds_a_scope_no_key_may_hold():
+    assert not grants.scopes_of(EVERY_GRANT) & grants.NEVER_GRANTED
+    assert Scope.API_KEYS_MANAGE in grants.NEVER_GRANTED
+    assert Scope.STAFF_WRITE in grants.NEVER_GRANTED
+    assert Scope.PAYOUTS_TRIGGER in grants.NEVER_GRANTED
+
+
+def test_a_key_never_holds_more_than_its_creator(roster):
+    admin = roster[("ours", "admin")]
+    # Everything grantable is within an Admin's role; a Manager cannot create keys at all.
+    assert grants.scopes_of(EVERY_GRANT) <= SCOPES[Role.ADMIN]
+    created = api_client(admin).post(
+        "/api/v1/api-keys",
+        {"name": "All", "grants": EVERY_GRANT},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    manager = api_client(roster[("ours", "manager")]).post(
+        "/api/v1/api-keys",
+        {"name": "M", "grants": {"menus": "read"}},
+        content_type="application/json",
+    )
+    assert manager.status_code == 403
+
+
+def test_the_key_acts_with_its_creators_role_now(roster):
+    """An Admin demoted to Manager: their key keeps only what a Manager may do."""
+    from staff.models import StaffMember
+    from tenants.context import tenant_context
+
+    admin = roster[("ours", "admin")]
+    secret = make_api_key(admin, grants={"exports": "write", "menus": "read"})
+    client = key_client(secret)
+    assert client.get("/api/v1/exports").status_code == 200
+    with tenant_context(admin.restaurant):
+        StaffMember.objects.filter(pk=admin.pk).update(role=Role.MANAGER)
+    from apikeys import credentials
+
+    credentials._memo.clear()
+    assert client.get("/api/v1/exports").status_code == 403
+    assert client.get("/api/v1/menus").status_code == 200
+
+
+def test_unknown_grants_and_levels_are_refused(roster):
+    client = api_client(roster[("ours", "owner")])
+    for body in (
+        {"name": "x", "grants": {"staff": "read"}},
+        {"name": "x", "grants": {"customers": "write"}},
+        {"name": "x", "grants": {"orders": "admin"}},
+        {"name": "x", "grants": {}},
+    ):
+        response = client.post("/api/v1/api-keys", body, content_type="application/json")
+        assert response.status_code == 400, body

@@ -26,7 +26,7 @@ def _grants_serializer() -> type[serializers.Serializer]:
     fields: dict[str, Any] = {
         name: serializers.ChoiceField(
             choices=[str(level) for level in resource.levels],
-            default=str(grants.Level.NONE),
+            default=str(resource.minimum),
             help_text=resource.description,
         )
         for name, resource in grants.RESOURCES.items()

@@ -9,4 +9,7 @@ class ApiKeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from apikeys import credentials  # noqa: F401  (registers the credential class)
+        from apikeys import (
+            credentials,  # noqa: F401 - registers the credential class
+            deletion,  # noqa: F401 - registers the account purge's step
+        )

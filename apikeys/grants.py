@@ -28,10 +28,13 @@ class Resource:
     description: str
     read: frozenset[Scope]
     write: frozenset[Scope]
+    # What every key holds at least (the restaurant's own settings: its name, time zone,
+    # currency and hours, which any integration needs to make sense of the rest).
+    minimum: Level = Level.NONE
 
     @property
     def levels(self) -> tuple[Level, ...]:
-        levels = [Level.NONE]
+        levels = [Level.NONE] if self.minimum is Level.NONE else []
         if self.read:
             levels.append(Level.READ)
         if self.write:
@@ -46,8 +49,10 @@ class Resource:
         return frozenset()
 
 
-def _resource(name: str, description: str, read: set[Scope], write: set[Scope]) -> Resource:
-    return Resource(name, description, frozenset(read), frozenset(write))
+def _resource(
+    name: str, description: str, read: set[Scope], write: set[Scope], minimum: Level = Level.NONE
+) -> Resource:
+    return Resource(name, description, frozenset(read), frozenset(write), minimum)
 
 
 RESOURCES: dict[str, Resource] = {
@@ -55,9 +60,10 @@ RESOURCES: dict[str, Resource] = {
     for resource in (
         _resource(
             "restaurant",
-            "Settings and opening hours.",
+            "Settings and opening hours (every key may read them).",
             {Scope.RESTAURANT_READ},
             {Scope.RESTAURANT_WRITE},
+            minimum=Level.READ,
         ),
         _resource(
             "menus",
@@ -117,19 +123,27 @@ if GRANTABLE & NEVER_GRANTED or GRANTABLE | NEVER_GRANTED != ALL_SCOPES:
 
 
 def normalise(grants: Mapping[str, str]) -> dict[str, str]:
-    """Every resource with its level (``none`` where absent), in the resources' order."""
-    return {name: str(Level(grants.get(name, Level.NONE))) for name in RESOURCES}
+    """Every resource with its level (its minimum where absent), in the resources' order."""
+    return {
+        name: str(Level(grants.get(name, resource.minimum))) for name, resource in RESOURCES.items()
+    }
 
 
 def scopes_of(grants: Mapping[str, str]) -> frozenset[Scope]:
     """The scopes ``grants`` stand for; unknown resources or levels grant nothing."""
     scopes: set[Scope] = set()
-    for name, level in grants.items():
+    for name, level in normalise_known(grants).items():
         resource = RESOURCES.get(name)
         if resource is None or level not in resource.levels:
             continue
         scopes |= resource.scopes(Level(level))
     return frozenset(scopes)
+
+
+def normalise_known(grants: Mapping[str, str]) -> dict[str, str]:
+    """``grants`` with every resource's minimum filled in; unknown names kept as they are."""
+    known = {name: str(resource.minimum) for name, resource in RESOURCES.items()}
+    return {**known, **{str(name): str(level) for name, level in grants.items()}}
 
 
 def missing_from(grants: Mapping[str, str], held: frozenset[Scope]) -> list[str]:

@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from staff.models import StaffMember
-from tenants.models import TenantModel
+from tenants.models import Restaurant, TenantModel
 
 
 class ApiKey(TenantModel):
@@ -24,9 +24,11 @@ class ApiKey(TenantModel):
         CREATOR_INACTIVE = "creator_inactive", "Creator no longer on staff"
 
     name = models.CharField(max_length=80)
-    secret_hash = models.CharField(max_length=64, unique=True)
+    # Found across restaurants through ApiKeyRoute (unique there); 190 random bits.
+    secret_hash = models.CharField(max_length=64)
     last4 = models.CharField(max_length=4)
-    previous_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # NULL, not "": the per-restaurant unique constraint admits many keys without one.
+    previous_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     previous_last4 = models.CharField(max_length=4, blank=True)
     previous_expires_at = models.DateTimeField(null=True, blank=True)
     # Resource → none/read/write (apikeys/grants.py).
@@ -49,6 +51,13 @@ class ApiKey(TenantModel):
 
     class Meta(TenantModel.Meta):
         ordering = ["-created_at", "-id"]
+        constraints = [
+            *TenantModel.Meta.constraints,
+            models.UniqueConstraint(fields=["restaurant", "secret_hash"], name="apikeys_secret"),
+            models.UniqueConstraint(
+                fields=["restaurant", "previous_hash"], name="apikeys_previous_secret"
+            ),
+        ]
         indexes = [models.Index(fields=["restaurant", "expires_at"], name="apikeys_expiry_idx")]
 
     def __str__(self) -> str:
@@ -86,3 +95,19 @@ class ApiKeySettings(TenantModel):
             *TenantModel.Meta.constraints,
             models.UniqueConstraint(fields=["restaurant"], name="apikeys_one_settings_row"),
         ]
+
+
+class ApiKeyRoute(models.Model):
+    """Which key, of which restaurant, a secret's digest is: how a request finds the key's
+    restaurant before it knows it (a platform table, like payments' AccountRoute: a
+    restaurant sees its own routes; only ``nordkestrel_api_key(digest)`` reads across).
+
+    One row per valid secret: created with the key, a second during a roll's overlap,
+    removed when the key is revoked or rolled again, and with the restaurant's purge."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="+")
+    key_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"route of key {self.key_id}"

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apikeys import credentials, grants, tokens
-from apikeys.models import ApiKey, ApiKeySettings, default_rate_limit
+from apikeys.models import ApiKey, ApiKeyRoute, ApiKeySettings, default_rate_limit
 from audit import registry
 from audit import services as audit
 from nordkestrel.errors import ConflictError, InvalidInput
@@ -61,8 +61,16 @@ def normalise_ranges(values: Sequence[str]) -> list[str]:
 
 
 def _check_grants(actor: Actor, requested: Mapping[str, str]) -> dict[str, str]:
+    for name, level in requested.items():
+        resource = grants.RESOURCES.get(name)
+        if resource is None:
+            raise InvalidInput(f"No key can be granted {name!r}.", attr=f"grants.{name}")
+        if level not in resource.levels:
+            raise InvalidInput(
+                f"{name} is one of: {', '.join(resource.levels)}.", attr=f"grants.{name}"
+            )
     normal = grants.normalise(requested)
-    if not grants.scopes_of(normal):
+    if all(level == grants.RESOURCES[name].minimum for name, level in normal.items()):
         raise InvalidInput("Grant the key at least one resource.", code="no_grants", attr="grants")
     missing = grants.missing_from(normal, actor.scopes)
     if missing:
@@ -116,6 +124,7 @@ def key_create(
         created_by=actor.member,
         expires_at=expires_at,
     )
+    ApiKeyRoute.objects.create(digest=key.secret_hash, restaurant=actor.restaurant, key_id=key.pk)
     audit.record(
         registry.API_KEY_CREATED,
         actor=actor,
@@ -179,6 +188,9 @@ def key_roll(
     key.secret_hash, key.last4 = tokens.digest(secret), tokens.last4(secret)
     key.expires_at, key.rolled_at, key.expiry_warned_at = expires_at, now, None
     key.save()
+    # Routes for the new secret and the one in its overlap; an earlier overlap ends here.
+    ApiKeyRoute.objects.filter(key_id=key.pk).exclude(digest=key.previous_hash).delete()
+    ApiKeyRoute.objects.create(digest=key.secret_hash, restaurant=actor.restaurant, key_id=key.pk)
     credentials.forget(*forgotten)
     audit.record(
         registry.API_KEY_ROLLED,
@@ -201,6 +213,7 @@ def key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
         return key
     key.revoked_at, key.revoked_by = timezone.now(), actor.member
     key.save(update_fields=["revoked_at", "revoked_by"])
+    ApiKeyRoute.objects.filter(key_id=key.pk).delete()
     credentials.forget(key.secret_hash, key.previous_hash)
     audit.record(registry.API_KEY_REVOKED, actor=actor, target=key)
     return key

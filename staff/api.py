@@ -85,7 +85,10 @@ class MeView(TenantAPIView):
                 },
                 "role": member.role,
                 "scopes": sorted(actor.scopes),
-                "memberships": selectors.memberships_for_user(member.clerk_user_id or ""),
+                # A key speaks for one restaurant: it tells nothing of its creator's others.
+                "memberships": []
+                if getattr(actor, "via_api_key", False)
+                else selectors.memberships_for_user(member.clerk_user_id or ""),
             }
         )
 

@@ -1,14 +1,26 @@
-"""An API key's one crossing: which key (and so which restaurant) a secret's digest is.
+"""Row-level security on the key routes, and an API key's one crossing.
 
-``nordkestrel_api_key(digest)`` runs as the owner (a role the policies let across) and
-answers for one key only, found by its unique SHA-256 (current or, during a roll's overlap,
-previous). The request path calls it on the application role's connection before it knows
-the restaurant, instead of crossing restaurants itself."""
+- ``apikeys_apikeyroute``: a restaurant sees (and writes) its own routes; only the platform
+  role and the owner see every route.
+- ``nordkestrel_api_key(digest)`` runs as the owner (a role the policies let across) and
+  answers for one key only, found by its route (the digest of its current secret or, during
+  a roll's overlap, of its previous one). The request path calls it on the application
+  role's connection before it knows the restaurant, instead of crossing restaurants itself.
+"""
 
 from django.db import migrations
 
-FORWARD = """
-CREATE OR REPLACE FUNCTION nordkestrel_api_key(digest text)
+from tenants.rls import tenant_condition
+
+CONDITION = tenant_condition()
+
+FORWARD = [
+    "ALTER TABLE apikeys_apikeyroute ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE apikeys_apikeyroute FORCE ROW LEVEL SECURITY",
+    "CREATE POLICY tenant_isolation ON apikeys_apikeyroute "
+    f"USING {CONDITION} WITH CHECK {CONDITION}",
+    """
+CREATE OR REPLACE FUNCTION nordkestrel_api_key(text)
 RETURNS TABLE (
     key_id bigint, restaurant_id bigint, member_id bigint, name text, last4 text, grants jsonb,
     expires_at timestamptz, revoked_at timestamptz, previous boolean,
@@ -16,17 +28,25 @@ RETURNS TABLE (
 )
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT k.id, k.restaurant_id, k.created_by_id, k.name::text, k.last4::text, k.grants,
-           k.expires_at, k.revoked_at, k.secret_hash <> digest, k.previous_expires_at,
+           k.expires_at, k.revoked_at, k.secret_hash <> $1, k.previous_expires_at,
            k.allowed_ips, s.rate_limit_per_minute::integer
-      FROM apikeys_apikey k
+      FROM apikeys_apikeyroute r
+      JOIN apikeys_apikey k ON k.id = r.key_id AND k.restaurant_id = r.restaurant_id
       LEFT JOIN apikeys_apikeysettings s ON s.restaurant_id = k.restaurant_id
-     WHERE k.secret_hash = digest OR k.previous_hash = digest
-     LIMIT 1
+     WHERE r.digest = $1 AND (k.secret_hash = $1 OR k.previous_hash = $1)
 $$
-"""
+""",
+]
+
+BACKWARD = [
+    "DROP FUNCTION IF EXISTS nordkestrel_api_key(text)",
+    "DROP POLICY IF EXISTS tenant_isolation ON apikeys_apikeyroute",
+    "ALTER TABLE apikeys_apikeyroute NO FORCE ROW LEVEL SECURITY",
+    "ALTER TABLE apikeys_apikeyroute DISABLE ROW LEVEL SECURITY",
+]
 
 
 class Migration(migrations.Migration):
     dependencies = [("apikeys", "0001_initial"), ("tenants", "0008_policies_name_the_roles")]
 
-    operations = [migrations.RunSQL(FORWARD, "DROP FUNCTION IF EXISTS nordkestrel_api_key(text)")]
+    operations = [migrations.RunSQL(FORWARD, BACKWARD)]

@@ -175,3 +175,22 @@ def test_keys_work_on_the_api_only_never_the_dashboard(roster):
     response = key_client(secret).get("/dashboard/")
     assert response.status_code in (302, 401, 403)
     assert "Sign in" in response.content.decode() or response.status_code == 302
+
+
+def test_another_process_stops_honouring_a_revoked_key_within_the_cache_seconds(
+    roster, monkeypatch, settings
+):
+    """The revoke in another process cannot clear this one's memory: the key lives here at
+    most API_KEY_CACHE_SECONDS longer."""
+    settings.API_KEY_CACHE_SECONDS = 5
+    owner = roster[("ours", "owner")]
+    secret = make_api_key(owner)
+    clock = [1000.0]
+    monkeypatch.setattr(credentials.time, "monotonic", lambda: clock[0])
+    assert key_client(secret).get(ORDERS).status_code == 200
+    with tenant_context(owner.restaurant):  # revoked elsewhere: this process's memo stays
+        ApiKey.objects.update(revoked_at=timezone.now())
+    clock[0] += 4.9
+    assert key_client(secret).get(ORDERS).status_code == 200
+    clock[0] += 0.2
+    assert key_client(secret).get(ORDERS).status_code == 401

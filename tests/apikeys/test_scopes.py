@@ -29,6 +29,14 @@ def test_a_read_only_orders_key_reads_orders_and_nothing_else(roster):
     assert customers.status_code == 403
     assert customers["Nordkestrel-Required-Scope"] == Scope.CUSTOMERS_READ.value
     assert client.get("/api/v1/menus").status_code == 403
+    # Every key reads the restaurant's own settings, and only reads them.
+    assert client.get("/api/v1/restaurant").status_code == 200
+    assert (
+        client.patch(
+            "/api/v1/restaurant", {"phone": "+358 40 1"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
 
 
 def test_a_key_with_every_grant_still_cannot_touch_staff_keys_or_payouts(roster):
@@ -104,6 +112,22 @@ def test_unknown_grants_and_levels_are_refused(roster):
         {"name": "x", "grants": {"customers": "write"}},
         {"name": "x", "grants": {"orders": "admin"}},
         {"name": "x", "grants": {}},
+        {"name": "x", "grants": {"restaurant": "none"}},
+        {"name": "x", "grants": {"restaurant": "read"}},
     ):
         response = client.post("/api/v1/api-keys", body, content_type="application/json")
         assert response.status_code == 400, body
+
+
+def test_me_shows_the_keys_scopes_and_none_of_the_creators_other_restaurants(roster):
+    from tests.factories import make_staff
+
+    owner = roster[("ours", "owner")]
+    theirs = roster[("theirs", "owner")].restaurant
+    make_staff(theirs, Role.OWNER, clerk_user_id=owner.clerk_user_id)  # also an Owner there
+    assert len(api_client(owner).get("/api/v1/me").json()["memberships"]) == 2
+    me = key_client(make_api_key(owner, grants={"menus": "read"})).get("/api/v1/me")
+    assert me.status_code == 200
+    assert me.json()["memberships"] == []
+    assert me.json()["scopes"] == [Scope.MENUS_READ.value, Scope.RESTAURANT_READ.value]
+    assert "theirs" not in me.content.decode()

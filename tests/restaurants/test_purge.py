@@ -20,6 +20,7 @@ from django.db import OperationalError
 from django.forms.models import model_to_dict
 from django.test import Client
 
+from apikeys.models import ApiKeyRoute, ApiKeySettings
 from audit.models import AuditAnchor, AuditEvent
 from orders.checkout_request import parse_checkout
 from orders.placement import place_order
@@ -29,7 +30,7 @@ from restaurants import purge
 from staff.roles import Role
 from tenants.context import tenant_context
 from tenants.models import DeletionRecord, OpeningException, Restaurant, TenantModel
-from tests.factories import api_client, make_staff
+from tests.factories import api_client, make_api_key, make_staff
 from tests.payments.money_support import NOW, connect_cards, deliver, paid_order
 from tests.security.objects import make_object
 from tests.support.stripe_server import event
@@ -65,6 +66,8 @@ POPULATED = {
     "payments.payout",
     "events.event",
     "events.delivery",
+    "apikeys.apikey",
+    "apikeys.apikeysettings",
 }
 
 
@@ -134,6 +137,9 @@ def populate(restaurant: Restaurant, roster: dict, stand_in: Any) -> dict[str, A
         )  # fmt: skip
         Payout.objects.create(payout_id=f"po_{slug}", amount=1000, currency="eur", status="paid")
     make_object("dispute", restaurant)
+    make_api_key(roster[(slug, "owner")], grants={"orders": "read"})
+    with tenant_context(restaurant):
+        ApiKeySettings.objects.create(rate_limit_per_minute=100)
     charge = {
         "id": payment.charge_id,
         "object": "charge",
@@ -163,7 +169,8 @@ def platform_rows(restaurant: Restaurant, account: str) -> dict[str, int]:
     event to its restaurant alone, an event not routed yet to anyone)."""
     with tenant_context(restaurant):
         return {
-            "routes": AccountRoute.objects.filter(restaurant=restaurant).count(),
+            "routes": AccountRoute.objects.filter(restaurant=restaurant).count()
+            + ApiKeyRoute.objects.filter(restaurant=restaurant).count(),
             "webhook_events": WebhookEvent.objects.filter(restaurant=restaurant).count()
             + WebhookEvent.objects.filter(account_id=account).count(),
         }

@@ -302,6 +302,7 @@ def _crossings() -> set[str]:
 def test_only_named_platform_code_crosses_restaurants():
     """A new crossing is a decision (README, "Database roles"): add it here on purpose."""
     assert _crossings() == {
+        "apikeys.jobs.warn_expiring",
         "audit.services.prune_every_restaurant",
         "dashboard.devauth.dev_sign_in",
         "events.periodic.redeliver_events",

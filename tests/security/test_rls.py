@@ -15,7 +15,12 @@ pytestmark = pytest.mark.django_db
 # foreign key): Stripe's account → restaurant routing, the webhook inbox (an event is stored
 # before we know whose it is) and the record of an account purge, which outlives the
 # restaurant's data. They have forced row-level security like every other table.
-PLATFORM_TABLES = {"payments_accountroute", "payments_webhookevent", "tenants_deletionrecord"}
+PLATFORM_TABLES = {
+    "apikeys_apikeyroute",
+    "payments_accountroute",
+    "payments_webhookevent",
+    "tenants_deletionrecord",
+}
 
 
 def test_platform_tables_are_not_tenant_models():

@@ -18,14 +18,15 @@ from tenants.context import tenant_bypass
 from tenants.models import Restaurant
 from tests.factories import api_client, signed_token
 
-PREFIX = "nk_test_"
+# Not the real keys' prefix (apikeys/), so this stand-in is told apart from them.
+PREFIX = "tk_test_"
 
 
 class KeyCredential(Credential):
-    """An API key as the next credential will be: ``Bearer nk_...``, API only."""
+    """A credential of the kind API keys are: ``Bearer tk_...``, API only."""
 
     front_doors = frozenset({FrontDoor.API})
-    order = 10
+    order = 5
     openapi_name = "TestKey"
     openapi_scheme = {"type": "http", "scheme": "bearer", "description": "A test key."}
 
@@ -111,10 +112,11 @@ class TestRegisteredCredential:
         schema = (
             Client().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
         )
-        assert set(schema["components"]["securitySchemes"]) == {"ClerkSession", "TestKey"}
+        assert set(schema["components"]["securitySchemes"]) == {"ClerkSession", "ApiKey", "TestKey"}
         me = schema["paths"]["/api/v1/me"]["get"]
         assert {"ClerkSession": []} in me["security"]
         assert {"TestKey": []} in me["security"]
+        assert {"ApiKey": []} in me["security"]
 
     def test_a_credential_names_its_front_doors(self):
         class Nowhere(Credential):

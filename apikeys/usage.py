@@ -44,6 +44,11 @@ class Quota:
         }
 
 
+def _now() -> float:
+    """The clock the windows follow (a function, so a test can hold one window)."""
+    return time.time()
+
+
 def _counter() -> object:
     return caches[settings.RATELIMIT_USE_CACHE]
 
@@ -54,7 +59,7 @@ def _field(restaurant_id: int, key_id: int) -> str:
 
 def count_use(key_id: int, restaurant_id: int, limit: int, ip: str) -> Quota | None:
     """Count one use of the key and mark it used; None when the counter is unavailable."""
-    now = time.time()
+    now = _now()
     start = int(now) - int(now) % WINDOW
     counter_key = f"apikeys:rate:{key_id}:{start}"
     mark = f"{int(now)} {ip}"

@@ -28,6 +28,7 @@ def _clear_cache():
 
 
 def _forget_process_memos() -> None:
+    from apikeys import credentials as api_keys
     from menus import storefront
     from nordkestrel import cache as redis_cache
     from nordkestrel import outage
@@ -37,6 +38,7 @@ def _forget_process_memos() -> None:
     hours._schedules.clear()
     storefront._checked.clear()
     storefront._documents.clear()
+    api_keys._memo.clear()
     # An outage a test staged (nordkestrel/outage.py) is over for the next one.
     outage.database.reset()
     for breaker in redis_cache._breakers.values():

@@ -1,6 +1,7 @@
 """An API key from creation to revocation, through the API an Owner uses."""
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -35,7 +36,7 @@ def test_create_shows_the_secret_once_and_stores_only_its_hash(roster):
     assert body["status"] == "active"
     assert body["grants"]["orders"] == "read" and body["grants"]["menus"] == "none"
     assert body["created_by"]["id"] == owner.pk
-    expires = timezone.datetime.fromisoformat(body["expires_at"])
+    expires = datetime.fromisoformat(body["expires_at"])
     assert timedelta(days=89) < expires - timezone.now() <= timedelta(days=90)
     with tenant_context(owner.restaurant):
         key = ApiKey.objects.get(pk=body["id"])
@@ -67,7 +68,7 @@ def test_the_whole_lifecycle(roster, monkeypatch):
     assert key_client(old).get(ORDERS).status_code == 200
     # The overlap ends: the old secret is refused like a forged token; the new one works.
     later = timezone.now() + timedelta(hours=1, seconds=1)
-    monkeypatch.setattr(credentials.timezone, "now", lambda: later)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     refused = key_client(old).get(ORDERS)
     assert refused.status_code == 401
     assert refused.json()["code"] == "invalid_token"
@@ -133,7 +134,7 @@ def test_expiry(roster, monkeypatch):
     secret = make_api_key(roster[("ours", "owner")], expires_in_days=1)
     assert key_client(secret).get(ORDERS).status_code == 200
     later = timezone.now() + timedelta(days=1, seconds=1)
-    monkeypatch.setattr(credentials.timezone, "now", lambda: later)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     assert key_client(secret).get(ORDERS).status_code == 401
 
 
@@ -186,7 +187,7 @@ def test_another_process_stops_honouring_a_revoked_key_within_the_cache_seconds(
     owner = roster[("ours", "owner")]
     secret = make_api_key(owner)
     clock = [1000.0]
-    monkeypatch.setattr(credentials.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     assert key_client(secret).get(ORDERS).status_code == 200
     with tenant_context(owner.restaurant):  # revoked elsewhere: this process's memo stays
         ApiKey.objects.update(revoked_at=timezone.now())

@@ -20,6 +20,8 @@ from staff.api_base import TenantAPIView
 from staff.roles import Scope
 
 CREATE_RATE_GROUP = "api-key-create"
+# An answer that carries a secret is kept by no cache.
+NOT_STORED = {"Cache-Control": "no-store"}
 
 
 def _grants_serializer() -> type[serializers.Serializer]:
@@ -206,7 +208,9 @@ class ApiKeyListView(TenantAPIView):
         issued = services.key_create(actor=self.actor, **fields)
         context = {**listed(self, []), "secret": issued.secret}
         return Response(
-            IssuedKeySerializer(issued.key, context=context).data, status=status.HTTP_201_CREATED
+            IssuedKeySerializer(issued.key, context=context).data,
+            status=status.HTTP_201_CREATED,
+            headers=NOT_STORED,
         )
 
 
@@ -242,7 +246,7 @@ class ApiKeyRollView(TenantAPIView):
         key = self.get_object()
         issued = services.key_roll(actor=self.actor, key=key, **self.parse(ApiKeyRollSerializer))
         context = {**listed(self, [key]), "secret": issued.secret}
-        return Response(IssuedKeySerializer(issued.key, context=context).data)
+        return Response(IssuedKeySerializer(issued.key, context=context).data, headers=NOT_STORED)
 
 
 class ApiKeyRevokeView(TenantAPIView):

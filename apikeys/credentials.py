@@ -70,6 +70,10 @@ class ApiKeyActor(Actor):
     def via_api_key(self) -> bool:
         return True
 
+    def identity(self) -> dict[str, Any]:
+        """Who is calling, as ``/me`` tells a key: the key, not its creator's details."""
+        return {"api_key_id": self.key_id, "name": self.key_name, "last4": self.key_last4}
+
     def refusal(self, scope: Scope) -> str:
         return f"This API key does not hold the scope {scope.value}."
 

@@ -3,8 +3,8 @@
 A grant level maps onto the same typed scopes (``staff.roles.Scope``) the roles use, so a
 view's declared scope decides for a key exactly as for a person. ``write`` includes ``read``.
 What no key may ever do (manage staff, API keys, the Stripe connection, payouts, domains,
-integrations, security settings, the restaurant's deletion) is in no resource, so no grant
-can reach it.
+integrations, security settings, the restaurant's deletion, the audit log) is in no
+resource, so no grant can reach it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,6 @@ RESOURCES: dict[str, Resource] = {
             set(),
             {Scope.EXPORTS_CREATE},
         ),
-        _resource("audit", "The audit log.", {Scope.AUDIT_READ}, set()),
     )
 }
 
@@ -112,6 +111,9 @@ NEVER_GRANTED = frozenset(
         Scope.DOMAINS_WRITE,
         Scope.INTEGRATIONS_WRITE,
         Scope.CAMPAIGNS_WRITE,
+        # The audit log names staff (emails, roles, addresses) and other keys: what the
+        # staff and key scopes above keep from a key.
+        Scope.AUDIT_READ,
     }
 )
 GRANTABLE = frozenset(

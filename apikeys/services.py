@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from apikeys import credentials, grants, tokens
 from apikeys.models import ApiKey, ApiKeyRoute, ApiKeySettings, default_rate_limit
 from audit import registry
 from audit import services as audit
-from nordkestrel.errors import ConflictError, InvalidInput
+from nordkestrel.errors import ConflictError, InvalidInput, PermissionDeniedError
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.models import Restaurant
@@ -31,6 +32,7 @@ MAX_OVERLAP_HOURS = 7 * 24
 DEFAULT_OVERLAP_HOURS = 24
 MAX_ACTIVE_KEYS = 50
 MAX_RANGES = 20
+MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class IssuedKey:
     """A key and its secret, which is shown this once and never stored."""
 
     key: ApiKey
-    secret: str
+    secret: str = field(repr=False)
 
 
 def normalise_ranges(values: Sequence[str]) -> list[str]:
@@ -48,13 +50,27 @@ def normalise_ranges(values: Sequence[str]) -> list[str]:
     ranges: list[str] = []
     for index, value in enumerate(values):
         try:
-            network = ipaddress.ip_network(str(value).strip(), strict=False)
+            # strict: 203.0.113.7/8 is a typo, not 203.0.0.0/8.
+            network = ipaddress.ip_network(str(value).strip(), strict=True)
         except ValueError:
             raise InvalidInput(
-                f"{value!r} is not an IP address or CIDR range (e.g. 203.0.113.0/24).",
+                f"{value!r} is not an IP address or CIDR range with its host bits zero "
+                "(e.g. 203.0.113.0/24).",
                 code="invalid_ip_range",
                 attr=f"allowed_ips.{index}",
             ) from None
+        if network.prefixlen == 0:
+            raise InvalidInput(
+                "A range of every address allows anywhere; leave the list empty instead.",
+                code="invalid_ip_range",
+                attr=f"allowed_ips.{index}",
+            )
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(MAPPED):
+            # Clients are matched as IPv4 (credentials._allowed): store the range so too.
+            network = ipaddress.ip_network(
+                f"{ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)}/"
+                f"{network.prefixlen - 96}"
+            )
         if str(network) not in ranges:
             ranges.append(str(network))
     return ranges
@@ -138,6 +154,13 @@ def key_create(
     return IssuedKey(key, secret)
 
 
+def _forget(*digests: str | None) -> None:
+    """This process stops answering for these secrets from memory now and again once the
+    change commits (a lookup in between could remember the state before it)."""
+    credentials.forget(*digests)
+    transaction.on_commit(lambda: credentials.forget(*digests))
+
+
 def _locked(key: ApiKey) -> ApiKey:
     return ApiKey.objects.select_for_update(no_key=True).select_related("created_by").get(pk=key.pk)
 
@@ -156,7 +179,7 @@ def key_update(
     changes = audit.diff(before, after)
     if changes:
         key.save(update_fields=["name", "allowed_ips"])
-        credentials.forget(key.secret_hash, key.previous_hash)
+        _forget(key.secret_hash, key.previous_hash)
         audit.record(registry.API_KEY_UPDATED, actor=actor, target=key, changes=changes)
     return key
 
@@ -176,9 +199,22 @@ def key_roll(
             f"The overlap is 0 to {MAX_OVERLAP_HOURS} hours (7 days).", attr="overlap_hours"
         )
     key = _locked(key)
+    if key.created_by_id != actor.member.pk:
+        # The new secret acts for the key's creator: only they may hold it. Anyone else
+        # revokes the key and creates their own.
+        raise PermissionDeniedError(
+            "Only the person who created a key can roll it; revoke it and create a new one.",
+            code="not_key_creator",
+        )
     now = timezone.now()
     if key.status_at(now) != ApiKey.Status.ACTIVE:
         raise ConflictError("Only an active key can be rolled.", code="key_not_active")
+    before = {
+        "expires_at": key.expires_at.isoformat(),
+        "previous_expires_at": key.previous_expires_at.isoformat()
+        if key.previous_expires_at
+        else None,
+    }
     _check_grants(actor, key.grants)
     expires_at = _expiry(expires_in_days)
     forgotten = (key.secret_hash, key.previous_hash)
@@ -191,15 +227,18 @@ def key_roll(
     # Routes for the new secret and the one in its overlap; an earlier overlap ends here.
     ApiKeyRoute.objects.filter(key_id=key.pk).exclude(digest=key.previous_hash).delete()
     ApiKeyRoute.objects.create(digest=key.secret_hash, restaurant=actor.restaurant, key_id=key.pk)
-    credentials.forget(*forgotten)
+    _forget(*forgotten)
     audit.record(
         registry.API_KEY_ROLLED,
         actor=actor,
         target=key,
-        changes={
-            "previous_expires_at": {"before": None, "after": key.previous_expires_at.isoformat()},
-            "expires_at": {"before": None, "after": expires_at.isoformat()},
-        },
+        changes=audit.diff(
+            before,
+            {
+                "expires_at": expires_at.isoformat(),
+                "previous_expires_at": key.previous_expires_at.isoformat(),
+            },
+        ),
     )
     return IssuedKey(key, secret)
 
@@ -214,7 +253,7 @@ def key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
     key.revoked_at, key.revoked_by = timezone.now(), actor.member
     key.save(update_fields=["revoked_at", "revoked_by"])
     ApiKeyRoute.objects.filter(key_id=key.pk).delete()
-    credentials.forget(key.secret_hash, key.previous_hash)
+    _forget(key.secret_hash, key.previous_hash)
     audit.record(registry.API_KEY_REVOKED, actor=actor, target=key)
     return key
 

@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from audit import registry as audit_actions
 from audit import services as audit
-from exports.registry import ExportFilters, ExportType
+from exports.registry import ExportFilters, ExportType, reads_of
 from nordkestrel.postgresql.base import statement_timeout
 from staff.auth import Actor
 from staff.roles import Scope
@@ -128,6 +128,14 @@ def file_name(restaurant: Restaurant, export_type: ExportType, *, on: date | Non
     return f"{restaurant.slug}-{export_type.name.replace('_', '-')}-{day.isoformat()}.csv"
 
 
+def require_export(actor: Actor, name: str) -> None:
+    """``exports:create`` and what the rows would show (an API key may hold the one and not
+    the others; a role that holds the one holds them all)."""
+    actor.require(Scope.EXPORTS_CREATE)
+    for scope in sorted(reads_of(name)):
+        actor.require(scope)
+
+
 def record_export(
     *,
     actor: Actor,
@@ -137,8 +145,8 @@ def record_export(
     target: Any = None,
 ) -> None:
     """Check the actor may export and audit it (``export.created``) in this transaction."""
-    actor.require(Scope.EXPORTS_CREATE)
     name = export_type if isinstance(export_type, str) else export_type.name
+    require_export(actor, name)
     changes: dict[str, Any] = {"export_type": {"before": None, "after": name}}
     if filters.as_dict():
         changes["filters"] = {"before": None, "after": filters.as_dict()}

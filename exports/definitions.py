@@ -37,6 +37,7 @@ from menus.models import (
 from orders.models import Order, OrderLine, Status
 from payments.models import Payment
 from promotions.models import Promotion, Redemption
+from staff.roles import Scope
 
 
 def _table(model: type[models.Model]) -> str:
@@ -56,6 +57,7 @@ _ADDRESS = (
 ORDERS = register(
     ExportType(
         name="orders",
+        reads=(Scope.ORDERS_READ, Scope.ORDERS_CONTACT),
         label="Orders",
         description="One row per order: status, times, diner contact, amounts and payment.",
         columns=(
@@ -119,6 +121,7 @@ _LINE_MODIFIERS = (
 ORDER_LINES = register(
     ExportType(
         name="order_lines",
+        reads=(Scope.ORDERS_READ,),
         label="Order lines",
         description="One row per line of an order, with its modifiers.",
         columns=(
@@ -151,6 +154,7 @@ ORDER_LINES = register(
 CUSTOMERS = register(
     ExportType(
         name="customers",
+        reads=(Scope.CUSTOMERS_READ,),
         label="Customers",
         description="One row per diner, with their marketing consent.",
         columns=(
@@ -272,6 +276,7 @@ _DRAFT = f"""
 MENUS = register(
     ExportType(
         name="menus",
+        reads=(Scope.MENUS_READ,),
         label="Menus",
         description=(
             "One row per item in each category: first the published version diners see "
@@ -307,6 +312,7 @@ MENUS = register(
 PROMOTIONS = register(
     ExportType(
         name="promotions",
+        reads=(Scope.PROMOTIONS_READ,),
         label="Promotions",
         description="One row per promotion code, with its rules and how often it was used.",
         columns=(
@@ -338,6 +344,7 @@ PROMOTIONS = register(
 REDEMPTIONS = register(
     ExportType(
         name="redemptions",
+        reads=(Scope.PROMOTIONS_READ, Scope.ORDERS_READ, Scope.CUSTOMERS_READ),
         label="Redemptions",
         description="One row per use of a promotion code on an order.",
         columns=(

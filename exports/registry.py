@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nordkestrel.errors import InvalidInput, NotFoundError
+from staff.roles import Scope
 
 # Dates outside this window are typos, not filters (and would overflow a datetime).
 EARLIEST_DAY = date(2000, 1, 1)
@@ -102,6 +103,9 @@ class ExportType:
     date_column: str | None = None
     status_column: str | None = None
     statuses: tuple[str, ...] = field(default=())  # the values ``status`` accepts
+    # What the rows would show the actor anyway (orders: ORDERS_READ, ...): a role holding
+    # ``exports:create`` holds them all; an API key must be granted each as well.
+    reads: tuple[Scope, ...] = field(default=())
 
     @property
     def column_names(self) -> list[str]:
@@ -153,6 +157,13 @@ def register(export_type: ExportType) -> ExportType:
 
 def export_types() -> list[ExportType]:
     return list(_TYPES.values())
+
+
+def reads_of(name: str) -> frozenset[Scope]:
+    """The read scopes an export of ``name`` needs beside ``exports:create`` (every type's
+    for the everything archive)."""
+    chosen = _TYPES.values() if name not in _TYPES else [_TYPES[name]]
+    return frozenset(scope for export in chosen for scope in export.reads)
 
 
 def get(name: str) -> ExportType:

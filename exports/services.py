@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exports import registry, storage
-from exports.copy import record_export
+from exports.copy import record_export, require_export
 from exports.models import EVERYTHING, Export
 from exports.registry import FILTER_PARAMETERS, ExportFilters, ExportType
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput, NotFoundError
@@ -163,6 +163,7 @@ def export_request(
 
     actor.require(Scope.EXPORTS_CREATE)
     name, parsed = parse_export(export_type, filters)
+    require_export(actor, name)
     if not isinstance(bom, bool):
         raise InvalidInput("Use true or false.", attr="bom")
     check_export_rate(actor.restaurant.pk)
@@ -195,7 +196,7 @@ def export_download_url(*, actor: Actor, export: Export, route: str) -> str:
     From a bucket, a presigned URL; from disk, ``route`` (the API's or the dashboard's file
     view, which checks the signed-in member as well) with a signed token.
     """
-    actor.require(Scope.EXPORTS_CREATE)
+    require_export(actor, export.export_type)
     if is_expired(export):
         raise ExportExpired("This export has expired; start a new one.")
     if export.status != Export.Status.DONE or not export.file_key:

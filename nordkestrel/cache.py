@@ -36,8 +36,15 @@ from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCach
 from nordkestrel.outage import Breaker
 
 T = TypeVar("T")
-# What Redis being down or too slow raises (refused, reset, timed out, still loading).
-OUTAGES = (redis.ConnectionError, redis.TimeoutError)
+# What Redis being down or too slow raises (refused, reset, timed out, still loading,
+# read-only, out of memory).
+OUTAGES = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    # A replica promoted mid-failover, a server out of memory: down for our purposes.
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+)
 
 
 class CacheUnavailable(Exception):

@@ -3,8 +3,9 @@
 - ``apikeys_apikeyroute``: a restaurant sees (and writes) its own routes; only the platform
   role and the owner see every route.
 - ``nordkestrel_api_key(digest)`` runs as the owner (a role the policies let across) and
-  answers for one key only, found by its route (the digest of its current secret or, during
-  a roll's overlap, of its previous one). The request path calls it on the application
+  answers for one valid key only, found by its route (the digest of its current secret or,
+  during a roll's overlap, of its previous one): a revoked or expired key, or a previous
+  secret past its overlap, is not found, exactly like a key that never existed. The request path calls it on the application
   role's connection before it knows the restaurant, instead of crossing restaurants itself.
 """
 
@@ -33,7 +34,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_te
       FROM apikeys_apikeyroute r
       JOIN apikeys_apikey k ON k.id = r.key_id AND k.restaurant_id = r.restaurant_id
       LEFT JOIN apikeys_apikeysettings s ON s.restaurant_id = k.restaurant_id
-     WHERE r.digest = $1 AND (k.secret_hash = $1 OR k.previous_hash = $1)
+     WHERE r.digest = $1 AND k.revoked_at IS NULL AND k.expires_at > now()
+       AND (k.secret_hash = $1 OR (k.previous_hash = $1 AND k.previous_expires_at > now()))
 $$
 """,
 ]

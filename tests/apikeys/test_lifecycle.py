@@ -195,3 +195,76 @@ def test_another_process_stops_honouring_a_revoked_key_within_the_cache_seconds(
     assert key_client(secret).get(ORDERS).status_code == 200
     clock[0] += 0.2
     assert key_client(secret).get(ORDERS).status_code == 401
+
+
+def forged_answer(member):
+    token = token_for(member)
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    return api_client(None).get(ORDERS, HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+
+def assert_refused_like_a_forgery(response, forged):
+    assert response.status_code == 401
+    assert response.json() == forged.json()
+    assert response["WWW-Authenticate"] == forged["WWW-Authenticate"]
+
+
+def test_revoked_expired_and_orphaned_keys_answer_like_a_forgery(roster, monkeypatch):
+    owner, admin = roster[("ours", "owner")], roster[("ours", "admin")]
+    forged = forged_answer(owner)
+    revoked = create(owner).json()
+    api_client(owner).post(f"/api/v1/api-keys/{revoked['id']}/revoke")
+    orphaned = make_api_key(admin)
+    with tenant_context(admin.restaurant):
+        admin.active = False
+        admin.save(update_fields=["active"])
+    expiring = make_api_key(owner, expires_in_days=1)
+    assert_refused_like_a_forgery(key_client(revoked["secret"]).get(ORDERS), forged)
+    assert_refused_like_a_forgery(key_client(orphaned).get(ORDERS), forged)
+    later = timezone.now() + timedelta(days=1, seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert_refused_like_a_forgery(key_client(expiring).get(ORDERS), forged)
+
+
+def test_a_second_roll_ends_the_first_overlap(roster):
+    owner = roster[("ours", "owner")]
+    first = create(owner).json()
+    client = api_client(owner)
+    url = f"/api/v1/api-keys/{first['id']}/roll"
+    second = client.post(url, {"overlap_hours": 24}, content_type="application/json").json()
+    third = client.post(url, {"overlap_hours": 24}, content_type="application/json").json()
+    assert key_client(first["secret"]).get(ORDERS).status_code == 401
+    assert key_client(second["secret"]).get(ORDERS).status_code == 200
+    assert key_client(third["secret"]).get(ORDERS).status_code == 200
+
+
+def test_only_the_creator_rolls_a_key_and_the_secret_is_never_cached(roster):
+    owner, admin = roster[("ours", "owner")], roster[("ours", "admin")]
+    created = create(owner)
+    assert created["Cache-Control"] == "no-store"
+    key_id = created.json()["id"]
+    refused = api_client(admin).post(
+        f"/api/v1/api-keys/{key_id}/roll", {}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not_key_creator"
+    rolled = api_client(owner).post(
+        f"/api/v1/api-keys/{key_id}/roll", {}, content_type="application/json"
+    )
+    assert rolled.status_code == 200
+    assert rolled["Cache-Control"] == "no-store"
+    # Anyone who manages keys may revoke it.
+    assert api_client(admin).post(f"/api/v1/api-keys/{key_id}/revoke").status_code == 200
+
+
+def test_ip_ranges_are_exact_and_match_mapped_addresses(roster):
+    owner = roster[("ours", "owner")]
+    for bad in ("203.0.113.7/8", "0.0.0.0/0", "::/0"):
+        response = create(owner, allowed_ips=[bad])
+        assert response.status_code == 400, bad
+        assert response.json()["code"] == "invalid_ip_range"
+    mapped = create(owner, allowed_ips=["::ffff:127.0.0.0/104"]).json()
+    assert mapped["allowed_ips"] == ["127.0.0.0/8"]
+    client = key_client(mapped["secret"])
+    assert client.get(ORDERS, REMOTE_ADDR="::ffff:127.0.0.1").status_code == 200
+    assert client.get(ORDERS, REMOTE_ADDR="::ffff:10.0.0.1").status_code == 403

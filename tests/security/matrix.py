@@ -70,7 +70,10 @@ ROUTES: dict[str, Route] = {
         object_kind="api_key",
         bodies={"patch": {"name": "Renamed"}},
     ),
-    "api-api-key-roll": Route({"post": OWNER_ADMIN}, object_kind="api_key"),
+    # Only the key's creator rolls it (the matrix's key is the Owner's): 403 not_key_creator.
+    "api-api-key-roll": Route(
+        {"post": OWNER_ADMIN}, object_kind="api_key", refusals=frozenset({403})
+    ),
     "api-api-key-revoke": Route({"post": OWNER_ADMIN}, object_kind="api_key"),
     "api-restaurant": Route(
         {"get": EVERYONE, "patch": OWNER_ADMIN}, bodies={"patch": {"phone": "+358 40 123"}}

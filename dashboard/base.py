@@ -52,6 +52,7 @@ NAVIGATION = [
     NavItem("Staff", "dashboard:staff", Scope.STAFF_READ),
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
     NavItem("Exports", "dashboard:exports", Scope.EXPORTS_CREATE),
+    NavItem("API keys", "dashboard:api-keys", Scope.API_KEYS_READ),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
 ]
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from dashboard import (
+    apikey_views,
     customer_views,
     deletion_views,
     export_views,
@@ -48,6 +49,13 @@ urlpatterns = [
     path("exports/download", export_views.ExportDownloadView.as_view(), name="export-download"),
     path("exports/<int:pk>/download", export_views.ExportLinkView.as_view(), name="export-link"),
     path("exports/<int:pk>/file", export_views.ExportFileView.as_view(), name="export-file"),
+    path("api-keys", apikey_views.ApiKeysView.as_view(), name="api-keys"),
+    path("api-keys/settings", apikey_views.ApiKeySettingsView.as_view(), name="api-key-settings"),
+    path("api-keys/<int:pk>", apikey_views.ApiKeyView.as_view(), name="api-key"),
+    path("api-keys/<int:pk>/roll", apikey_views.ApiKeyRollView.as_view(), name="api-key-roll"),
+    path(
+        "api-keys/<int:pk>/revoke", apikey_views.ApiKeyRevokeView.as_view(), name="api-key-revoke"
+    ),
     path("switch", views.SwitchRestaurantView.as_view(), name="switch"),
     path("sign-in", views.sign_in, name="sign-in"),
     path("sign-out", views.sign_out, name="sign-out"),

@@ -239,6 +239,9 @@ API_KEY_RATE_LIMIT = env.get_int("API_KEY_RATE_LIMIT", 600)
 API_KEY_CACHE_SECONDS = env.get_seconds("API_KEY_CACHE_SECONDS", 5.0)
 # Keys created per restaurant (a leaked session cannot mint keys without limit).
 API_KEY_CREATE_RATE = env.get_str("API_KEY_CREATE_RATE", "30/h")
+# Where the dashboard's API keys page links for the integrators' guide (docs/integrators.md,
+# published wherever the deployment publishes its documentation); unset, the page names it.
+INTEGRATORS_GUIDE_URL = env.get_str("INTEGRATORS_GUIDE_URL", "")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",

@@ -1,5 +1,6 @@
 """The dashboard in a real browser: sign-in, role-dependent navigation, staff pages, CSP."""
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROLES = [role.value for role in Role]
 FLOOR = ["Overview", "Kitchen", "Orders", "Menus", "Sold out", "Publish"]
 OWNER_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Payouts", "Disputes", "Staff"]
-OWNER_NAV += ["Audit log", "Exports", "Settings"]
+OWNER_NAV += ["Audit log", "Exports", "API keys", "Settings"]
 ADMIN_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Disputes", "Staff", "Audit log"]
-ADMIN_NAV += ["Exports", "Settings"]
+ADMIN_NAV += ["Exports", "API keys", "Settings"]
 MANAGER_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Settings"]
 FLOOR_NAV = [*FLOOR, "Settings"]
 EXPECTED_NAV = {
@@ -28,6 +29,9 @@ EXPECTED_NAV = {
     Role.KITCHEN: FLOOR_NAV,
 }
 PHONE_SCREENSHOT = "/tmp/e2e-staff-phone.png"  # noqa: S108 (for a human to look at)
+API_KEYS_SCREENSHOT = "/tmp/apikeys-page.png"  # noqa: S108 (for a human to look at)
+API_KEYS_LIST_SCREENSHOT = "/tmp/apikeys-list.png"  # noqa: S108 (for a human to look at)
+API_KEY_SCREENSHOT = "/tmp/apikeys-key.png"  # noqa: S108 (for a human to look at)
 
 
 def sign_in(page: Page, base_url: str, role: str, *, slug: str = "ours") -> None:
@@ -168,6 +172,62 @@ def test_owner_staff_page_on_a_phone(browser, base_url, roster):
         page.goto(f"{base_url}/dashboard/staff")
         expect(page.get_by_role("button", name="Send invitation")).to_be_visible()
         page.screenshot(path=PHONE_SCREENSHOT, full_page=True)
+    finally:
+        context.close()
+
+
+def test_owner_creates_an_api_key_on_a_phone_and_copies_it(browser, base_url, roster):
+    """The secret is shown once, fits a phone's width, and its button copies it. Leaves a
+    screenshot for a human to look at."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        # The site has no favicon: the browser's own request for one is not the page's error.
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(m.text)
+                if m.type == "error" and not m.location["url"].endswith("/favicon.ico")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.add_init_script(WATCH_CSP)
+        sign_in(page, base_url, Role.OWNER)
+        page.get_by_test_id("nav").get_by_role("link", name="API keys").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("API keys")
+        form = page.get_by_test_id("create-key-form")
+        form.get_by_label("Name").fill("Kitchen display")
+        form.get_by_label("Orders").select_option("write")
+        form.get_by_label("Menus").select_option("read")
+        form.get_by_role("button", name="Create key").click()
+
+        secret = page.get_by_test_id("api-key-secret")
+        expect(secret).to_have_text(re.compile(r"^nk_test_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}$"))
+        expect(page.get_by_text("it will not be shown again")).to_be_visible()
+        copy = page.get_by_test_id("copy-secret")
+        expect(copy).to_be_visible()
+        copy.click()
+        expect(copy).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == secret.inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+            "the page scrolls sideways on a phone"
+        )
+        page.screenshot(path=API_KEYS_SCREENSHOT, full_page=True)
+
+        page.get_by_role("link", name="All API keys").click()
+        expect(page.get_by_test_id("api-key-row")).to_have_count(1)
+        expect(page.get_by_test_id("api-key-secret")).to_have_count(0)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=API_KEYS_LIST_SCREENSHOT, full_page=True)
+        page.get_by_role("link", name="Kitchen display").click()
+        expect(page.get_by_role("button", name="Roll secret")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=API_KEY_SCREENSHOT, full_page=True)
+        assert page.evaluate("window.__cspViolations") == []
+        assert errors == []
     finally:
         context.close()
 

@@ -51,6 +51,11 @@ PAGES = {
     "/dashboard/exports/download": {"post": {"owner", "admin"}},
     "/dashboard/exports/<int:pk>/download": {"get": {"owner", "admin"}},
     "/dashboard/exports/<int:pk>/file": {"get": {"owner", "admin"}},
+    "/dashboard/api-keys": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/api-keys/settings": {"post": {"owner", "admin"}},
+    "/dashboard/api-keys/<int:pk>": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/api-keys/<int:pk>/roll": {"post": {"owner", "admin"}},
+    "/dashboard/api-keys/<int:pk>/revoke": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
 }
 # The kind of object a page's <int:pk> addresses (an item unless named here).
 PAGE_OBJECTS = {
@@ -63,6 +68,9 @@ PAGE_OBJECTS = {
     "/dashboard/promotions/<int:pk>": "promotion",
     "/dashboard/exports/<int:pk>/download": "export",
     "/dashboard/exports/<int:pk>/file": "export",
+    "/dashboard/api-keys/<int:pk>": "api_key",
+    "/dashboard/api-keys/<int:pk>/roll": "api_key",
+    "/dashboard/api-keys/<int:pk>/revoke": "api_key",
 }
 
 

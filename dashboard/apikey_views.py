@@ -86,8 +86,8 @@ class KeyCreateForm(KeyForm):
             self.fields[f"{GRANT_PREFIX}{name}"] = forms.ChoiceField(
                 label=name.capitalize(),
                 choices=[(str(level), LEVEL_LABELS[level]) for level in resource.levels],
-                initial=str(grants.Level.NONE),
-                # A resource left out of the form is granted nothing.
+                initial=str(resource.minimum),
+                # A resource left out of the form is granted its minimum (most: nothing).
                 required=False,
                 help_text=resource.description,
             )
@@ -103,8 +103,8 @@ class KeyCreateForm(KeyForm):
         return {
             "name": data["name"],
             "grants": {
-                name: data[f"{GRANT_PREFIX}{name}"] or str(grants.Level.NONE)
-                for name in grants.RESOURCES
+                name: data[f"{GRANT_PREFIX}{name}"] or str(resource.minimum)
+                for name, resource in grants.RESOURCES.items()
             },
             "expires_in_days": data["expires_in_days"],
             "allowed_ips": _lines(data["allowed_ips"]),
@@ -337,6 +337,7 @@ class _KeyPage(_KeysPage):
             row=key_rows(self.actor.restaurant.pk, [key])[0],
             edit=edit or KeyEditForm(initial=initial),
             roll=roll or KeyRollForm(),
+            actor_member_id=self.actor.member.pk,
             **self.common(),
         )
 

@@ -175,9 +175,31 @@ class FailureLimit:
             return None
 
     def check(self, request: HttpRequest) -> None:
-        usage = self._usage(request, increment=False)
+        usage = self._peek(request)
         if usage is not None and usage["count"] >= usage["limit"] > 0:
             raise RateLimitExceeded(retry_after=usage["time_left"])
+
+    def _peek(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The failures counted so far, without counting: one read of the counter (where
+        django-ratelimit's ``get_usage`` would first create it, then read it: two round trips
+        and a write on every authenticated request)."""
+        counter = caches[settings.RATELIMIT_USE_CACHE]
+        if not (isinstance(counter, RedisCache) and getattr(settings, "RATELIMIT_ENABLE", True)):
+            return self._usage(request, increment=False)
+        allowed, period = ratelimit_core._split_rate(self.rate())
+        value = ratelimit_core._SIMPLE_KEYS["ip"](request)
+        window = ratelimit_core._get_window(value, period)
+        cache_key = ratelimit_core._make_cache_key(self.group, window, self.rate(), value, ALL)
+        try:
+            count = counter.get(cache_key)
+        except CacheUnavailable as error:
+            _counter_down(self.group, self.on_outage, error)
+            return None
+        return {
+            "count": int(count or 0),
+            "limit": allowed,
+            "time_left": window - int(ratelimit_core.time.time()),
+        }
 
     def record(self, request: HttpRequest) -> None:
         self._usage(request, increment=True)

@@ -568,6 +568,12 @@ SPECTACULAR_SETTINGS = {
         "ExportStatusEnum": "exports.models.Export.Status",
         "FulfilmentEnum": "orders.models.Fulfilment",
         "PaymentMethodEnum": "orders.models.PaymentMethod",
+        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        # The levels an API key's grant offers per resource (apikeys/grants.py).
+        "GrantLevelEnum": ["none", "read", "write"],
+        "GrantReadWriteEnum": ["read", "write"],
+        "GrantReadEnum": ["none", "read"],
+        "GrantWriteEnum": ["none", "write"],
     },
 }
 

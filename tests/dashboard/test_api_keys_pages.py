@@ -310,3 +310,14 @@ def test_no_secret_reaches_the_logs(roster, caplog):
         [key] = keys(roster[("ours", "owner")].restaurant)
         rolled = secret_in(client.post(f"{PAGE}/{key.pk}/roll", ROLL_NOW))
     assert not re.search(re.escape(secret) + "|" + re.escape(rolled), caplog.text)
+
+
+def test_only_the_creator_is_offered_the_roll(roster):
+    owner, admin = roster[("ours", "owner")], roster[("ours", "admin")]
+    make_api_key(owner, name="Owners key")
+    key = keys(owner.restaurant)[0]
+    page = signed_in(admin).get(f"{PAGE}/{key.pk}").content.decode()
+    assert 'data-testid="roll-key-form"' not in page
+    assert "who created this key, can roll it" in page
+    own = signed_in(owner).get(f"{PAGE}/{key.pk}").content.decode()
+    assert 'data-testid="roll-key-form"' in own

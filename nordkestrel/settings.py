@@ -565,6 +565,11 @@ SPECTACULAR_SETTINGS = {
         "ExportStatusEnum": "exports.models.Export.Status",
         "FulfilmentEnum": "orders.models.Fulfilment",
         "PaymentMethodEnum": "orders.models.PaymentMethod",
+        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        # An API key's grant per resource (apikeys/grants.py), by the levels it offers.
+        "GrantLevelEnum": ["none", "read", "write"],
+        "ReadGrantLevelEnum": ["none", "read"],
+        "WriteGrantLevelEnum": ["none", "write"],
     },
 }
 

@@ -3,8 +3,9 @@
 Loaded by the ``st`` process that ``test_fuzz.py`` starts; everything it needs comes from the
 environment that test sets (``NK_FUZZ_*``), so it imports no Django settings:
 
-- every staff API request carries a fresh, short-lived session token of the fuzzing
-  restaurant's Owner, signed with the development key as Clerk would sign it;
+- every staff API request carries a credential of the fuzzing restaurant's Owner: a fresh,
+  short-lived session token signed with the development key as Clerk would sign it, or, when
+  ``NK_FUZZ_API_KEY`` is set, that API key (the Owner's, holding every grant);
 - every storefront API request is sent with the storefront's ``Host``
   (``<slug>.<STOREFRONT_DOMAIN>``), the way a diner's browser reaches it.
 """
@@ -29,10 +30,14 @@ def _env(name: str) -> str:
 
 
 @schemathesis.auth(refresh_interval=None).skip_for(path_regex=f"^{STOREFRONT_PREFIX}")
-class OwnerSessionToken:
-    """A new token for every request, so no run is long enough for one to expire."""
+class OwnerCredential:
+    """The API key, or a new session token for every request, so no run is long enough for
+    one to expire."""
 
     def get(self, case: schemathesis.Case, ctx: schemathesis.AuthContext) -> str:
+        api_key = os.environ.get("NK_FUZZ_API_KEY")
+        if api_key:
+            return api_key
         return sign_session_token(
             Path(_env("KEY_FILE")).read_text(),
             kid=_env("KEY_ID"),

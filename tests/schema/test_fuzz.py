@@ -6,7 +6,10 @@ the links between operations (create an item, then read, change and delete it) a
 every answer: never a 5xx (``not_a_server_error``) and always what the document declares for
 that status (``response_schema_conformance``). Staff operations run as the Owner of a
 restaurant of their own, seeded with a menu, orders, customers and promotions so that ids
-resolve; the storefront API is reached on that restaurant's storefront host.
+resolve; the storefront API is reached on that restaurant's storefront host. The run is made
+once per credential the API takes, each on a restaurant seeded alike: the Owner's Clerk
+session token, and an API key the Owner created holding every grant (what no key may do
+answers 403 there; the storefront API, which reads no credential, only in the first run).
 
 The run is deterministic (fixed seed, derandomized generation, no example database, one
 worker) and bounded by the examples per operation. Run it on its own with
@@ -26,16 +29,20 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from apikeys.grants import RESOURCES
 from nordkestrel.devkeys import development_private_key_pem, key_id
+from tests.factories import make_api_key
 from tests.schema.fuzz_data import FuzzRestaurant, seed_fuzz_restaurant
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20261201
-# Examples per operation and phase: the whole run stays within a few minutes on CI's two
-# cores (README, "Schema fuzzing").
+# Examples per operation and phase: each credential's run stays within a few minutes on CI's
+# two cores (README, "Schema fuzzing").
 MAX_EXAMPLES = int(os.environ.get("NK_FUZZ_MAX_EXAMPLES", "10"))
 RUN_TIMEOUT_SECONDS = 600
+# Every resource at its highest level.
+EVERY_GRANT = {name: resource.levels[-1].value for name, resource in RESOURCES.items()}
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -47,10 +54,13 @@ def fuzz_restaurant(stripe_stand_in) -> FuzzRestaurant:
     )
 
 
-def _st_environment(live_server, restaurant: FuzzRestaurant) -> dict[str, str]:
+def _st_environment(live_server, restaurant: FuzzRestaurant, credential: str) -> dict[str, str]:
     owner = restaurant.owner
     development_private_key_pem(settings.DATA_DIR)  # created on first use
     host = live_server.url.split("://", 1)[1]
+    api_key = {}
+    if credential == "api_key":
+        api_key["NK_FUZZ_API_KEY"] = make_api_key(owner, EVERY_GRANT, name="Schema fuzzing")
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -63,20 +73,28 @@ def _st_environment(live_server, restaurant: FuzzRestaurant) -> dict[str, str]:
         "NK_FUZZ_ORG": restaurant.restaurant.clerk_organization_id or "",
         "NK_FUZZ_EMAIL": owner.email,
         "NK_FUZZ_STOREFRONT_HOST": f"{restaurant.restaurant.slug}.{host}",
+        **api_key,
     }
 
 
+@pytest.mark.parametrize("credential", ["clerk_session", "api_key"])
 def test_every_operation_answers_as_its_schema_says(
-    live_server, fuzz_restaurant, settings, tmp_path, capsys
+    live_server, fuzz_restaurant, settings, tmp_path, capsys, credential
 ):
     # Every fuzzed request comes from one IP and one Owner: the per-IP and per-restaurant
-    # limits (checkout, promotion codes, refused tokens, exports) would answer 429 to most
-    # of them and hide what the operations behind them answer.
+    # limits (checkout, promotion codes, refused tokens, exports, the API key's requests per
+    # minute) would answer 429 to most of them and hide what the operations behind them
+    # answer.
     for name in ("CHECKOUT_RATE", "PROMOTION_REDEEM_RATE", "AUTH_FAILURE_RATE", "EXPORT_RATE",
                  "EXPORT_RATE_PER_RESTAURANT"):  # fmt: skip
         setattr(settings, name, "100000/m")
-    # NK_FUZZ_REPORT_DIR keeps the reports (JUnit, JSON, the full output) after the run.
-    reports = Path(os.environ.get("NK_FUZZ_REPORT_DIR") or tmp_path)
+    if credential == "api_key":
+        # The most a restaurant may set (GET api-keys/settings answers it), above the run's rate.
+        settings.API_KEY_RATE_LIMIT = 10_000
+    # NK_FUZZ_REPORT_DIR keeps the reports (JUnit, JSON, the full output) after the run, one
+    # folder per credential.
+    reports = Path(os.environ.get("NK_FUZZ_REPORT_DIR") or tmp_path) / credential
+    reports.mkdir(parents=True, exist_ok=True)
     command = [
         str(Path(sys.executable).with_name("st")),
         "--config-file", str(CONFIG),
@@ -92,6 +110,8 @@ def test_every_operation_answers_as_its_schema_says(
         "--report", "junit,json",
         "--report-dir", str(reports),
         "--no-color",
+        # The storefront API reads no credential: the Clerk session's run covers it.
+        *(["--exclude-tag", "storefront"] if credential == "api_key" else []),
     ]  # fmt: skip
     served = _ServedRequests()
     logging.getLogger("nordkestrel.request").addHandler(served)
@@ -99,7 +119,7 @@ def test_every_operation_answers_as_its_schema_says(
         finished = subprocess.run(
             command,
             cwd=ROOT,
-            env=_st_environment(live_server, fuzz_restaurant),
+            env=_st_environment(live_server, fuzz_restaurant, credential),
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT_SECONDS,
@@ -113,7 +133,7 @@ def test_every_operation_answers_as_its_schema_says(
     summary = _summary(json.loads(reported[-1].read_text())) if reported else "no report"
     summary += f"; the server answered {served.count} requests, {served.errors} of them 5xx"
     with capsys.disabled():
-        print(f"\nschema fuzzing: {summary}")
+        print(f"\nschema fuzzing with {credential}: {summary}")
     assert finished.returncode == 0, f"{summary}\n{output[-20000:]}"
     assert reported, output[-20000:]
     assert served.errors == 0, summary

@@ -112,7 +112,9 @@ class ExportCSVView(TenantAPIView):
         operation_id="exports_csv",
         parameters=EXPORT_PARAMETERS,
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV file."),
+            (200, "text/csv"): OpenApiResponse(
+                {"$ref": "#/components/schemas/CsvFile"}, description="The CSV file."
+            ),
         },
     )
     def get(self, request: Request, export_type: str) -> StreamingHttpResponse:

@@ -23,7 +23,7 @@ from menus.schema import (
     StorefrontMenuSerializer,
 )
 from menus.storefront import storefront_menu
-from nordkestrel.api import ErrorSerializer
+from nordkestrel.openapi import ErrorSerializer
 from nordkestrel.serializers import StrictModelSerializer, StrictSerializer
 from staff.api_base import TenantAPIView
 from staff.roles import Scope

@@ -18,36 +18,34 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
-from nordkestrel.errors import ERROR_TYPES, DomainError, error_body
+from nordkestrel.errors import ERROR_TYPES, DomainError, error_body, error_item
 from nordkestrel.outage import log_unavailable, unavailable
 from nordkestrel.ratelimit import retry_after
 
 logger = logging.getLogger(__name__)
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The one shape of every API error (``nordkestrel.errors.error_body``)."""
-
-    type = serializers.CharField(help_text="validation_error, not_found, conflict, ...")
-    code = serializers.CharField(help_text="Stable and machine-readable, e.g. stale_cart.")
-    detail = serializers.CharField(help_text="For people.")
-    attr = serializers.CharField(
-        allow_null=True, help_text="The field at fault (items.0.price), or null."
-    )
-
-
-def first_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, Any]:
-    """The first leaf of a DRF validation error, with its field path (``items.0.price``)."""
+def error_leaves(detail: Any, path: tuple[str, ...] = ()) -> list[tuple[str | None, Any]]:
+    """Every leaf of a DRF validation error, with its field path (``items.0.price``)."""
     if isinstance(detail, dict):
-        for key, value in detail.items():
-            field = () if key in ("non_field_errors", "__all__") else (str(key),)
-            return first_error(value, path + field)
+        return [
+            leaf
+            for key, value in detail.items()
+            for leaf in error_leaves(
+                value, path + (() if key in ("non_field_errors", "__all__") else (str(key),))
+            )
+        ]
     if isinstance(detail, list) and detail:
-        for index, value in enumerate(detail):
-            if value:  # nested list serializers mark valid rows with an empty dict
-                position = (str(index),) if isinstance(value, (dict, list)) else ()
-                return first_error(value, path + position)
-    return (".".join(path) or None), detail
+        return [
+            leaf
+            for index, value in enumerate(detail)
+            # Nested list serializers mark valid rows with an empty dict.
+            if value
+            for leaf in error_leaves(
+                value, path + ((str(index),) if isinstance(value, (dict, list)) else ())
+            )
+        ]
+    return [((".".join(path) or None), detail)]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -107,9 +105,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     status = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
-        attr, leaf = first_error(exc.detail)
-        code = getattr(leaf, "code", None) or "invalid"
-        body = error_body(status, str(code), str(leaf), attr, type_="validation_error")
+        errors = [
+            error_item(str(getattr(leaf, "code", None) or "invalid"), str(leaf), attr)
+            for attr, leaf in error_leaves(exc.detail) or [(None, exc.detail)]
+        ]
+        first = errors[0]
+        body = error_body(
+            status,
+            str(first["code"]),
+            str(first["detail"]),
+            first["attr"],
+            type_="validation_error",
+            errors=errors,
+        )
     else:
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code

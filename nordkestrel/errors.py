@@ -1,10 +1,14 @@
-"""One error body for the whole API: ``{"type", "code", "detail", "attr"}``.
+"""One error body for the whole API: ``{"type", "code", "detail", "attr"}``, and on a 400
+``errors`` too: every problem found, each ``{"code", "detail", "attr"}`` (the first is the
+body's own ``code``, ``detail`` and ``attr``).
 
 API paths answer in that JSON shape whatever raised the error (DRF, Django's URL resolver,
 the rate limiter, an unhandled exception); pages answer with a small HTML page.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -36,15 +40,28 @@ def _sendable(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def error_item(code: str, detail: str, attr: str | None = None) -> dict[str, str | None]:
+    """One problem of a 400: which check failed, for people, and the field at fault."""
+    return {"code": code, "detail": _sendable(detail), "attr": _sendable(attr)}
+
+
 def error_body(
-    status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None
-) -> dict[str, str | None]:
-    return {
+    status: int,
+    code: str,
+    detail: str,
+    attr: str | None = None,
+    type_: str | None = None,
+    *,
+    errors: list[dict[str, str | None]] | None = None,
+) -> dict[str, Any]:
+    """The error body; a 400 lists its problems in ``errors`` (by default the one above)."""
+    body: dict[str, Any] = {
         "type": type_ or ERROR_TYPES.get(status, "invalid_request"),
-        "code": code,
-        "detail": _sendable(detail),
-        "attr": _sendable(attr),
+        **error_item(code, detail, attr),
     }
+    if status == 400:
+        body["errors"] = errors or [error_item(code, detail, attr)]
+    return body
 
 
 def is_api_request(request: HttpRequest) -> bool:
@@ -77,16 +94,27 @@ class DomainError(Exception):
     # Seconds the client should wait before repeating the request (sent as Retry-After).
     retry_after: int | None = None
 
-    def __init__(self, detail: str, *, code: str | None = None, attr: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        attr: str | None = None,
+        errors: list[dict[str, str | None]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.attr = attr
+        # A 400's every problem (``error_item``), when there is more than this one.
+        self.errors = errors
         if code is not None:
             self.code = code
 
-    def body(self) -> dict[str, str | None]:
+    def body(self) -> dict[str, Any]:
         type_ = self.type_ or ("validation_error" if self.status == 400 else None)
-        return error_body(self.status, self.code, self.detail, self.attr, type_=type_)
+        return error_body(
+            self.status, self.code, self.detail, self.attr, type_=type_, errors=self.errors
+        )
 
 
 class InvalidInput(DomainError):

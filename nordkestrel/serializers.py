@@ -37,9 +37,8 @@ class StrictInput:
             raise _not_an_object()
         unknown = sorted(set(data) - self._strict_writable_names())
         if unknown:
-            raise serializers.ValidationError(
-                {unknown[0]: [serializers.ErrorDetail("This field cannot be set.", "read_only")]}
-            )
+            refused = serializers.ErrorDetail("This field cannot be set.", "read_only")
+            raise serializers.ValidationError({name: [refused] for name in unknown})
 
     def _strict_writable_names(self) -> frozenset[str]:
         """The names a body may carry. A plain serializer's fields are copies of its declared

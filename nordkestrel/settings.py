@@ -542,7 +542,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["nordkestrel.parsers.JSONParser"],
     # OPTIONS describes the view only: never its serializer or an object (nordkestrel/metadata.py).
     "DEFAULT_METADATA_CLASS": "nordkestrel.metadata.ViewDescription",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "nordkestrel.openapi.ApiAutoSchema",
     "EXCEPTION_HANDLER": "nordkestrel.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -555,6 +555,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies are components of their own (``ItemRequest``), apart from responses.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {"schemas": {"CsvFile": {"type": "string", "description": "CSV."}}},
     # The storefront API (on storefront hosts) is in the document too, under its own tag.
     "DEFAULT_GENERATOR_CLASS": "storefront.openapi.ApiSchemaGenerator",
     "POSTPROCESSING_HOOKS": [

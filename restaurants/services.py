@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import time
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from audit import registry
 from audit import services as audit
-from nordkestrel.errors import InvalidInput
+from nordkestrel.errors import InvalidInput, error_item
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.models import OpeningException, OpeningHours, Restaurant
@@ -41,11 +41,17 @@ EDITABLE_SETTINGS = (
 )
 
 
-def _first_error(error: ValidationError) -> InvalidInput:
-    if hasattr(error, "error_dict"):
-        field, errors = next(iter(error.error_dict.items()))
-        return InvalidInput(str(errors[0].message % (errors[0].params or {})), attr=field)
-    return InvalidInput(error.messages[0])
+def _invalid(error: ValidationError) -> InvalidInput:
+    """The model's validation errors as one 400 listing each of them, the first first."""
+    fields = error.error_dict.items() if hasattr(error, "error_dict") else [(None, [error])]
+    problems = [
+        error_item(InvalidInput.code, message, None if field == NON_FIELD_ERRORS else field)
+        for field, errors in fields
+        for each in errors
+        for message in each.messages
+    ]
+    first = problems[0]
+    return InvalidInput(str(first["detail"]), attr=first["attr"], errors=problems)
 
 
 @transaction.atomic
@@ -65,7 +71,7 @@ def restaurant_update_settings(*, actor: Actor, changes: dict[str, Any]) -> Rest
     try:
         restaurant.full_clean(exclude=["slug", "clerk_organization_id"])
     except ValidationError as error:
-        raise _first_error(error) from None
+        raise _invalid(error) from None
     if changed:
         restaurant.save(update_fields=[*changed, "updated_at"])
         audit.record(

@@ -25,8 +25,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from menus.storefront import active_restaurant_with_live_menu
-from nordkestrel.api import ErrorSerializer
 from nordkestrel.errors import ConflictError, DomainError, NotFoundError
+from nordkestrel.openapi import ErrorSerializer
 from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.serializers import StrictParsing
 from orders.checkout_request import parse_idempotency_key

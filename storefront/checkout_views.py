@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from rest_framework import serializers
 
-from nordkestrel.api import first_error
+from nordkestrel.api import error_leaves
 from nordkestrel.errors import ConflictError, DomainError, InvalidInput
 from nordkestrel.money import to_minor
 from nordkestrel.ratelimit import OnOutage, limit
@@ -250,8 +250,11 @@ class CheckoutView(StorefrontView):
                 now=self.now,
             )
         except serializers.ValidationError as refused:
-            attr, detail = first_error(refused.detail)
-            return self._page(request, form, errors={checkout_field(attr): str(detail)}, status=400)
+            # Every field's first problem at once, as the API lists them.
+            errors: dict[str, str] = {}
+            for attr, detail in error_leaves(refused.detail):
+                errors.setdefault(checkout_field(attr), str(detail))
+            return self._page(request, form, errors=errors, status=400)
         except StaleCart as stale:
             return self._page(request, form, changes=self.refresh_from(stale), status=409)
         except SlotFull as full:

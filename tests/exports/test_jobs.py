@@ -443,7 +443,7 @@ def test_bad_requests_are_400_naming_the_field_and_start_nothing(roster, restaur
         reverse("api-export-jobs"), body, content_type="application/json"
     )
     assert response.status_code == 400, response.content
-    assert set(response.json()) == ERROR_KEYS
+    assert set(response.json()) == ERROR_KEYS | {"errors"}
     assert response.json()["attr"] == attr
     assert records(ours) == []
     assert export_events(ours) == []

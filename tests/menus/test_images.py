@@ -298,12 +298,8 @@ class TestItemImageAPI:
         item = make_item(ours)
         response = upload_item_image(roster[("ours", "manager")], item, data, name=name)
         assert response.status_code == 400, response.content
-        assert response.json() == {
-            "type": "validation_error",
-            "code": code,
-            "detail": response.json()["detail"],
-            "attr": "image",
-        }
+        refused = {"code": code, "detail": response.json()["detail"], "attr": "image"}
+        assert response.json() == {"type": "validation_error", **refused, "errors": [refused]}
         assert media() == []
         assert fresh_item(item).image == ""
 

@@ -1,4 +1,5 @@
-"""Every API error has one body shape: {"type", "code", "detail", "attr"}."""
+"""Every API error has one body shape: {"type", "code", "detail", "attr"}, and a 400 lists
+every problem in ``errors``."""
 
 import pytest
 
@@ -14,7 +15,7 @@ def assert_error(response, status, type_, code):
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == SHAPE
+    assert set(body) == (SHAPE | {"errors"} if status == 400 else SHAPE)
     assert body["type"] == type_
     assert body["code"] == code
     return body
@@ -29,10 +30,41 @@ def test_400_names_the_invalid_field(http):
     assert "greater than or equal to 0" in body["detail"]
 
 
+def test_400_lists_every_invalid_field(http):
+    response = http.post(
+        "/api/v1/test/validate", {"name": "x" * 21, "price": -1}, content_type="application/json"
+    )
+    body = assert_error(response, 400, "validation_error", "max_length")
+    assert body["attr"] == "name"
+    assert [(error["code"], error["attr"]) for error in body["errors"]] == [
+        ("max_length", "name"),
+        ("min_value", "price"),
+    ]
+    assert body["errors"][0] == {key: body[key] for key in ("code", "detail", "attr")}
+
+
+def test_400_lists_nested_and_whole_body_problems_with_their_paths(http):
+    basket = {"note": "too long", "items": [{"name": "soup", "price": 1}, {"name": "tea"}]}
+    response = http.post("/api/v1/test/validate-basket", basket, content_type="application/json")
+    body = assert_error(response, 400, "validation_error", "max_length")
+    assert [(error["code"], error["attr"]) for error in body["errors"]] == [
+        ("max_length", "note"),
+        ("required", "items.1.price"),
+    ]
+    response = http.post(
+        "/api/v1/test/validate-basket",
+        {"note": "never", "items": []},
+        content_type="application/json",
+    )
+    body = assert_error(response, 400, "validation_error", "invalid")
+    assert body["errors"] == [{"code": "invalid", "detail": "Not on a Sunday.", "attr": None}]
+
+
 def test_400_for_malformed_json(http):
     response = http.post("/api/v1/test/validate", "{not json", content_type="application/json")
     body = assert_error(response, 400, "invalid_request", "parse_error")
     assert body["attr"] is None
+    assert body["errors"] == [{"code": "parse_error", "detail": body["detail"], "attr": None}]
 
 
 def test_401_asks_for_credentials(http):

@@ -31,7 +31,7 @@ DEEP = {
 def assert_parse_error(response):
     assert response.status_code == 400, response.content[:300]
     body = response.json()
-    assert set(body) == SHAPE
+    assert set(body) == SHAPE | {"errors"}
     assert (body["type"], body["code"]) == ("invalid_request", "parse_error")
 
 

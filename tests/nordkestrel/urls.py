@@ -32,11 +32,30 @@ class ItemSerializer(serializers.Serializer):
     price = serializers.IntegerField(min_value=0)
 
 
+class BasketSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=5)
+    items = ItemSerializer(many=True)
+
+    def validate(self, attrs):
+        if attrs["note"] == "never":
+            raise serializers.ValidationError("Not on a Sunday.")
+        return attrs
+
+
 class ValidatingView(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
         serializer = ItemSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+
+class ValidatingBasketView(APIView):
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        serializer = BasketSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
 
@@ -119,6 +138,7 @@ def nonce_page(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     *real_urlpatterns,
     path("api/v1/test/validate", ValidatingView.as_view()),
+    path("api/v1/test/validate-basket", ValidatingBasketView.as_view()),
     path("api/v1/test/needs-auth", NeedsAuthView.as_view()),
     path("api/v1/test/forbidden", ForbiddenView.as_view()),
     path("api/v1/test/broken", BrokenApiView.as_view()),

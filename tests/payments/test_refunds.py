@@ -201,7 +201,7 @@ def test_bad_refund_requests_are_400_and_change_nothing(
 ):
     response = refund(roster[("ours", "owner")], payment.order_id, body)
     assert response.status_code == 400, response.content
-    assert set(response.json()) == {"type", "code", "detail", "attr"}
+    assert set(response.json()) == {"type", "code", "detail", "attr", "errors"}
     assert response.json()["attr"] == attr
     assert stripe_stand_in.posts("/v1/refunds") == []
     assert refunds_state(restaurants[0], payment)["refunds"] == []

@@ -261,7 +261,7 @@ def test_an_unverifiable_delivery_is_refused_and_nothing_is_stored(
 
     assert response.status_code == 400
     body = response.json()
-    assert set(body) == {"type", "code", "detail", "attr"}
+    assert set(body) == {"type", "code", "detail", "attr", "errors"}
     assert body["code"] in {"invalid_signature", "invalid_event"}
     assert WebhookEvent.objects.count() == 0
     assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT
@@ -356,7 +356,7 @@ def test_a_signed_but_malformed_event_is_a_400_and_nothing_is_stored(
 
     assert response.status_code == 400, response.content[:300]
     body = response.json()
-    assert set(body) == {"type", "code", "detail", "attr"}
+    assert set(body) == {"type", "code", "detail", "attr", "errors"}
     assert body["code"] in {"invalid_event", "too_deep", "invalid_json"}
     assert WebhookEvent.objects.count() == 0
     assert order_state(ours, payment)["order"] == Status.PENDING_PAYMENT

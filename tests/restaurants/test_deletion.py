@@ -134,7 +134,7 @@ def test_the_owners_request_closes_the_restaurant_at_once(
 def test_a_wrong_confirmation_is_400_and_changes_nothing(roster, restaurants, body):
     response = send(api_client(roster[("ours", "owner")]), "post", body=body)
     assert response.status_code == 400, response.content
-    assert set(response.json()) == {"type", "code", "detail", "attr"}
+    assert set(response.json()) == {"type", "code", "detail", "attr", "errors"}
     assert fresh(restaurants[0]).status == Restaurant.Status.ACTIVE
     assert audited(restaurants[0], "restaurant.deletion_requested") == []
 

@@ -68,3 +68,76 @@ def test_links_lead_from_what_is_created_to_where_it_is_addressed():
     }
     created = paths["/api/v1/menus/{id}/categories"]["post"]["responses"]["201"]["links"]
     assert created["DeleteCategory"]["operationId"] == "categories_destroy"
+
+
+def _operations():
+    for path, item in api_document()["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "put", "post", "patch", "delete"):
+                yield f"{method.upper()} {path}", operation
+
+
+def test_every_request_body_and_success_answer_is_a_named_component():
+    components = api_document()["components"]["schemas"]
+    prefix = "#/components/schemas/"
+    for name, operation in _operations():
+        bodies = [("request", operation.get("requestBody", {}).get("content", {}))]
+        bodies += [
+            (status, response.get("content", {}))
+            for status, response in operation["responses"].items()
+            if status.startswith("2")
+        ]
+        for where, content in bodies:
+            for media_type, body in content.items():
+                ref = body["schema"].get("$ref", "")
+                assert ref.startswith(prefix), (name, where, media_type, body["schema"])
+                assert ref.removeprefix(prefix) in components, (name, where)
+                if where == "request":
+                    assert ref.endswith("Request"), (name, ref)
+
+
+def test_every_operation_documents_its_errors_in_the_error_shape():
+    document = api_document()
+    components = document["components"]["schemas"]
+    assert set(components["ValidationError"]["required"]) == {
+        "type", "code", "detail", "attr", "errors",
+    }  # fmt: skip
+    assert components["ValidationError"]["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/ErrorItem"
+    }
+    assert set(components["Error"]["required"]) == {"type", "code", "detail", "attr"}
+    for name, operation in _operations():
+        responses = operation["responses"]
+        errors = {status: responses[status] for status in responses if status[0] in "45"}
+        assert "503" in errors, name
+        assert "Retry-After" in errors["503"]["headers"], name
+        for status, response in errors.items():
+            [(media_type, body)] = response["content"].items()
+            assert media_type == "application/json", (name, status)
+            shape = "ValidationError" if status == "400" else "Error"
+            assert body["schema"] == {"$ref": f"#/components/schemas/{shape}"}, (name, status)
+            assert "Codes: " in response["description"], (name, status)
+        parameters = {parameter["in"] for parameter in operation.get("parameters", [])}
+        if "requestBody" in operation or parameters & {"query", "header"}:
+            assert "400" in errors, name
+        if "path" in parameters:
+            assert "404" in errors, name
+        if all(operation.get("security", [{}])):
+            assert {"401", "403", "429"} <= set(errors), name
+        else:
+            assert not {"401", "403"} & set(errors), name
+
+
+def test_error_answers_name_their_codes():
+    from tenants.closing import CLOSING_CODE
+
+    paths = api_document()["paths"]
+    refund = paths["/api/v1/orders/{id}/refunds"]["post"]["responses"]
+    assert "idempotency_key_reused" in refund["409"]["description"]
+    assert CLOSING_CODE in refund["409"]["description"]
+    assert "token_expired" in refund["401"]["description"]
+    checkout = paths["/api/v1/storefront/checkout"]["post"]["responses"]
+    assert "stale_cart" in checkout["409"]["description"]
+    assert "rate_limited" in checkout["429"]["description"]
+    [example] = checkout["400"]["content"]["application/json"]["examples"].values()
+    assert len(example["value"]["errors"]) == 2

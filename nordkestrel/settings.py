@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from nordkestrel import database, env, lean
+from nordkestrel.api_settings import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: F401
 
 # Before anything imports DRF: its compat module would import requests, PyYAML and Pygments,
 # which the API never uses, into every process (nordkestrel/lean.py).
@@ -534,51 +535,7 @@ if PRODUCTION and CLERK_FRONTEND_API:
     SECURE_CSP["img-src"].append("https://img.clerk.com")
     SECURE_CSP["worker-src"] = [CSP.SELF, "blob:"]
 
-# --- API -------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["nordkestrel.parsers.JSONParser"],
-    # OPTIONS describes the view only: never its serializer or an object (nordkestrel/metadata.py).
-    "DEFAULT_METADATA_CLASS": "nordkestrel.metadata.ViewDescription",
-    "DEFAULT_SCHEMA_CLASS": "nordkestrel.openapi.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "nordkestrel.api.exception_handler",
-    "UNAUTHENTICATED_USER": None,
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Nordkestrel API",
-    "DESCRIPTION": "The REST API for restaurant operators and integrators.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Request bodies are components of their own (``ItemRequest``), apart from responses.
-    "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {"schemas": {"CsvFile": {"type": "string", "description": "CSV."}}},
-    # The storefront API (on storefront hosts) is in the document too, under its own tag.
-    "DEFAULT_GENERATOR_CLASS": "storefront.openapi.ApiSchemaGenerator",
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "storefront.openapi.tag_storefront_paths",
-        "nordkestrel.openapi.add_links",
-    ],
-    # Several models have a "status"; each enum gets its own name in the schema.
-    "ENUM_NAME_OVERRIDES": {
-        "OrderStatusEnum": "orders.models.Status",
-        "ExportStatusEnum": "exports.models.Export.Status",
-        "FulfilmentEnum": "orders.models.Fulfilment",
-        "PaymentMethodEnum": "orders.models.PaymentMethod",
-        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
-        # The levels an API key's grant offers per resource (apikeys/grants.py).
-        "GrantLevelEnum": ["none", "read", "write"],
-        "GrantReadWriteEnum": ["read", "write"],
-        "GrantReadEnum": ["none", "read"],
-        "GrantWriteEnum": ["none", "write"],
-    },
-}
+# --- API: REST framework and the OpenAPI document are in nordkestrel/api_settings.py ---------
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------------
 LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO").upper()

@@ -70,7 +70,7 @@ class ApiKeyActor(Actor):
     def via_api_key(self) -> bool:
         return True
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> dict[str, object]:
         """Who is calling, as ``/me`` tells a key: the key, not its creator's details."""
         return {"api_key_id": self.key_id, "name": self.key_name, "last4": self.key_last4}
 

@@ -70,18 +70,10 @@ class MeView(TenantAPIView):
     def get(self, request: Request) -> Response:
         actor = self.actor
         member, restaurant = actor.member, actor.restaurant
-        via_key = getattr(actor, "via_api_key", False)
         return Response(
             {
                 # A key says which key it is; its creator's own details stay with the staff.
-                "user": getattr(actor, "identity", dict)()
-                if via_key
-                else {
-                    "clerk_user_id": member.clerk_user_id,
-                    "staff_id": member.pk,
-                    "email": member.email,
-                    "name": member.name,
-                },
+                "user": actor.identity(),
                 "restaurant": {
                     "id": restaurant.pk,
                     "slug": restaurant.slug,
@@ -91,7 +83,7 @@ class MeView(TenantAPIView):
                 "scopes": sorted(actor.scopes),
                 # A key speaks for one restaurant: it tells nothing of its creator's others.
                 "memberships": []
-                if via_key
+                if actor.via_api_key
                 else selectors.memberships_for_user(member.clerk_user_id or ""),
             }
         )

@@ -69,6 +69,21 @@ class Actor:
     def second_factor_verified_within(self, minutes: int) -> bool:
         return self.session is not None and self.session.second_factor_verified_within(minutes)
 
+    @property
+    def via_api_key(self) -> bool:
+        """Whether a key acts (for one restaurant, for its creator), not the person."""
+        return False
+
+    def identity(self) -> dict[str, object]:
+        """Who is calling, as ``/me`` says it."""
+        member = self.member
+        return {
+            "clerk_user_id": member.clerk_user_id,
+            "staff_id": member.pk,
+            "email": member.email,
+            "name": member.name,
+        }
+
     def refusal(self, scope: Scope) -> str:
         """What a refusal for lack of ``scope`` says."""
         return "Your role does not allow this."

@@ -120,7 +120,7 @@ def test_a_warm_key_costs_no_query_and_a_cold_one_one_lookup(roster):
     secret = make_api_key(roster[("ours", "owner")])
     credentials._memo.clear()
     with CaptureQueriesContext(connection) as cold:
-        assert key_client(secret).get("/api/v1/me").status_code in (200, 403)
+        assert key_client(secret).get("/api/v1/me").status_code == 200
     lookups = [q for q in cold if "nordkestrel_api_key" in q["sql"]]
     assert len(lookups) == 1
     with CaptureQueriesContext(connection) as warm:
@@ -174,8 +174,8 @@ def test_a_key_whose_creator_left_stops_working(roster):
 def test_keys_work_on_the_api_only_never_the_dashboard(roster):
     secret = make_api_key(roster[("ours", "owner")], grants={"menus": "write"})
     response = key_client(secret).get("/dashboard/")
-    assert response.status_code in (302, 401, 403)
-    assert "Sign in" in response.content.decode() or response.status_code == 302
+    assert response.status_code == 302
+    assert "sign-in" in response["Location"]
 
 
 def test_another_process_stops_honouring_a_revoked_key_within_the_cache_seconds(

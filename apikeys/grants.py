@@ -93,6 +93,13 @@ RESOURCES: dict[str, Resource] = {
             set(),
             {Scope.EXPORTS_CREATE},
         ),
+        _resource(
+            "webhooks",
+            "Webhook endpoints and their delivery log (write: create, change, rotate, test and "
+            "replay). An endpoint receives only the events and fields the key could read.",
+            {Scope.WEBHOOKS_READ},
+            {Scope.WEBHOOKS_MANAGE},
+        ),
     )
 }
 

@@ -80,6 +80,24 @@ API_KEY_REVOKED = register("api_key.revoked", "{actor} revoked the API key {targ
 API_KEY_SETTINGS_CHANGED = register(
     "api_key.settings_changed", "{actor} changed the rate limit of the restaurant's API keys"
 )
+WEBHOOK_ENDPOINT_CREATED = register(
+    "webhook_endpoint.created", "{actor} created the webhook endpoint {target}"
+)
+WEBHOOK_ENDPOINT_UPDATED = register(
+    "webhook_endpoint.updated", "{actor} changed the webhook endpoint {target}"
+)
+WEBHOOK_ENDPOINT_SECRET_ROTATED = register(
+    "webhook_endpoint.secret_rotated", "{actor} rotated the signing secret of {target}"
+)
+WEBHOOK_ENDPOINT_DELETED = register(
+    "webhook_endpoint.deleted", "{actor} deleted the webhook endpoint {target}"
+)
+WEBHOOK_ENDPOINT_DISABLED = register(
+    "webhook_endpoint.disabled", "{actor} disabled the webhook endpoint {target}"
+)
+WEBHOOK_DELIVERIES_RESENT = register(
+    "webhook_endpoint.resent", "{actor} sent deliveries to {target} again"
+)
 AUDIT_PRUNED = register("audit.pruned", "{actor} pruned audit events older than 12 months")
 ORDER_CANCELLED = register("order.cancelled", "{actor} cancelled {target}")
 PROMOTION_CREATED = register("promotion.created", "{actor} created the promotion {target}")

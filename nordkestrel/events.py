@@ -194,13 +194,21 @@ class Subscriber:
     name: str
     event_types: frozenset[str]
     handler: Handler
+    # Receives every event, of every type registered now or later (outbound webhooks).
+    every_type: bool = False
+
+    def receives(self, type_name: str) -> bool:
+        return self.every_type or type_name in self.event_types
 
 
 _subscribers: dict[str, Subscriber] = {}
 
 
-def subscriber(name: str, *event_types: EventType) -> Callable[[H], H]:
-    """Register the decorated function to receive every event of ``event_types``."""
+def subscriber(name: str, *event_types: EventType, every_type: bool = False) -> Callable[[H], H]:
+    """Register the decorated function to receive every event of ``event_types`` (or, with
+    ``every_type``, every event whatever its type)."""
+    if bool(event_types) == every_type:
+        raise ImproperlyConfigured("Name the event types, or ask for every type.")
 
     def register_handler(handler: H) -> H:
         if name in _subscribers:
@@ -208,14 +216,16 @@ def subscriber(name: str, *event_types: EventType) -> Callable[[H], H]:
         for event_type in event_types:
             if _catalogue.get(event_type.name) is not event_type:
                 raise ImproperlyConfigured(f"{event_type.name!r} is not in the catalogue.")
-        _subscribers[name] = Subscriber(name, frozenset(t.name for t in event_types), handler)
+        _subscribers[name] = Subscriber(
+            name, frozenset(t.name for t in event_types), handler, every_type=every_type
+        )
         return handler
 
     return register_handler
 
 
 def subscribers_of(type_name: str) -> list[Subscriber]:
-    return [s for s in _subscribers.values() if type_name in s.event_types]
+    return [s for s in _subscribers.values() if s.receives(type_name)]
 
 
 def unsubscribe(name: str) -> None:

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "payments",
     "exports",
     "apikeys",
+    "webhooks",
     "demo",
 ]
 
@@ -243,6 +244,18 @@ API_KEY_CREATE_RATE = env.get_str("API_KEY_CREATE_RATE", "30/h")
 # Where the dashboard's API keys page links for the integrators' guide (docs/integrators.md,
 # published wherever the deployment publishes its documentation); unset, the page names it.
 INTEGRATORS_GUIDE_URL = env.get_str("INTEGRATORS_GUIDE_URL", "")
+# Outbound webhooks (webhooks/, docs/integrators.md). Private targets (http, loopback, private
+# networks) only for development and tests: production refuses to start with them.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.get_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+if PRODUCTION and WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_ADDRESSES is for development and tests.")
+# Endpoints created, and test messages sent, per restaurant; requests the sender keeps in
+# flight in all, and to any one endpoint; the extra certificate authorities it trusts.
+WEBHOOK_CREATE_RATE = env.get_str("WEBHOOK_CREATE_RATE", "20/h")
+WEBHOOK_TEST_RATE = env.get_str("WEBHOOK_TEST_RATE", "30/h")
+WEBHOOK_CONCURRENCY = env.get_int("WEBHOOK_CONCURRENCY", 64)
+WEBHOOK_ENDPOINT_CONCURRENCY = env.get_int("WEBHOOK_ENDPOINT_CONCURRENCY", 4)
+WEBHOOK_CA_FILE = env.get_str("WEBHOOK_CA_FILE", "")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",

@@ -14,6 +14,7 @@ from nordkestrel.ratelimit import OnOutage, rate_limit
 from restaurants import api as restaurants_api
 from restaurants import audit_api
 from staff import api as staff_api
+from webhooks import api as webhooks_api
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
@@ -37,6 +38,42 @@ api_v1: list[URLPattern | URLResolver] = [
         "api-keys/<int:pk>/revoke",
         apikeys_api.ApiKeyRevokeView.as_view(),
         name="api-api-key-revoke",
+    ),
+    path("webhook-endpoints", webhooks_api.EndpointListView.as_view(), name="api-webhooks"),
+    path(
+        "webhook-endpoints/<int:pk>",
+        webhooks_api.EndpointDetailView.as_view(),
+        name="api-webhook",
+    ),
+    path(
+        "webhook-endpoints/<int:pk>/rotate-secret",
+        webhooks_api.EndpointRotateView.as_view(),
+        name="api-webhook-rotate",
+    ),
+    path(
+        "webhook-endpoints/<int:pk>/test",
+        webhooks_api.EndpointTestView.as_view(),
+        name="api-webhook-test",
+    ),
+    path(
+        "webhook-endpoints/<int:pk>/recover",
+        webhooks_api.EndpointRecoverView.as_view(),
+        name="api-webhook-recover",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_pk>/deliveries",
+        webhooks_api.DeliveryListView.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_pk>/deliveries/<int:pk>",
+        webhooks_api.DeliveryDetailView.as_view(),
+        name="api-webhook-delivery",
+    ),
+    path(
+        "webhook-endpoints/<int:endpoint_pk>/deliveries/<int:pk>/resend",
+        webhooks_api.DeliveryResendView.as_view(),
+        name="api-webhook-delivery-resend",
     ),
     path("restaurant", restaurants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
     path(

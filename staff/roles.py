@@ -55,6 +55,10 @@ class Scope(StrEnum):
     # The restaurant's API keys (apikeys/): listing them, and creating, rolling, revoking.
     API_KEYS_READ = "api_keys:read"
     API_KEYS_MANAGE = "api_keys:manage"
+    # Outbound webhooks (webhooks/): listing endpoints and their delivery log; creating,
+    # changing, rotating, testing and replaying.
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
     RESTAURANT_DELETE = "restaurant:delete"
 
 
@@ -89,6 +93,8 @@ _ADMIN = _MANAGER | {
     Scope.PAYMENTS_DISPUTES,
     Scope.API_KEYS_READ,
     Scope.API_KEYS_MANAGE,
+    Scope.WEBHOOKS_READ,
+    Scope.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {
     Scope.PAYMENTS_CONNECT,

@@ -45,6 +45,18 @@ def _forget_process_memos() -> None:
         breaker.reset()
 
 
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch):
+    """Webhook host names resolve through no real DNS at test time (tests/webhooks/conftest.py
+    gives a table of names where a test needs one)."""
+    from webhooks import addresses
+
+    def unresolvable(host: str, port: int) -> list[str]:
+        raise OSError(f"[Errno -2] Name or service not known: {host}")
+
+    monkeypatch.setattr(addresses, "resolver", unresolvable)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tasks_run_at_once():
     """Ordinary tests run each task the moment it is enqueued (Django's ImmediateBackend), so

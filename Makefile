@@ -30,13 +30,14 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
 # granian, the production server (bench/RESULTS.md), with auto-reload on code changes, and
-# beside it one background worker (manage.py db_worker, reloading too) for every queue. The
-# worker stops when the server does, however it ends.
+# beside it one background worker (manage.py db_worker, reloading too) for every queue and the
+# webhook sender (manage.py run_webhooks). Both stop when the server does, however it ends.
 run: migrate
 	$(PY) manage.py seed_demo
 	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard/ (development sign-in at /dev/sign-in)"
 	$(PY) manage.py db_worker --queue-name '*' --reload & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	$(PY) manage.py run_webhooks & sender=$$!; \
+	trap 'kill $$worker $$sender 2>/dev/null; wait $$worker $$sender 2>/dev/null' EXIT; \
 	$(PY) -m granian --interface wsgi nordkestrel.wsgi:application \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --blocking-threads 1 \
 		--reload --reload-ignore-dirs .data --reload-ignore-dirs .venv \

@@ -14,12 +14,13 @@ transactions then never wait on each other in a circle (PostgreSQL's "deadlock d
    :data:`MENU_IMPORT`, :data:`STRIPE_CONNECT`, :data:`MENU_PUBLISH` (in this order where a
    transaction takes several).
 3. **The restaurant row**, ``Restaurant.objects.locked(pk)``: ``FOR NO KEY UPDATE``.
-4. **Other rows**, each table's rows in primary-key order, in the order the flows take
-   them: a stored webhook event; staff members; menu rows, then the live menu's state; a
-   Stripe account; a payment (with :data:`STRIPE_ROW_WAIT`, on which a Stripe event that
-   found no row meets that row's writer), then its refunds, payouts or disputes; an order; its
-   customer; its promotion and redemption; the checkout's slot (:data:`ORDER_SLOT`), then
-   the restaurant's order-number row; an export; a purge's deletion record.
+4. **Other rows**, each table's rows in primary-key order, in the order the flows take them: a
+   stored webhook event; staff members; a webhook endpoint, then its deliveries; menu rows,
+   then the live menu's state; a Stripe account; a payment (with :data:`STRIPE_ROW_WAIT`, on
+   which a Stripe event that found no row meets that row's writer), then its refunds, payouts
+   or disputes; an order; its customer; its promotion and redemption; the checkout's slot
+   (:data:`ORDER_SLOT`), then the restaurant's order-number row; an export; a purge's deletion
+   record.
 5. **The audit chain** (:data:`AUDIT_CHAIN`), last of all: ``audit.services.record`` takes
    it just before its transaction ends (and holds it to the end), so nothing is locked
    after an audit event is written.

@@ -97,6 +97,8 @@ def test_a_committed_event_is_stored_and_each_subscriber_runs_once_after_the_com
     assert {name: (d.attempts, d.error) for name, d in done.items()} == {
         "tests.recorder": (1, ""),
         "tests.refuser": (1, ""),
+        # Outbound webhooks receive every event (the restaurant has no endpoint: nothing owed).
+        "webhooks.fanout": (1, ""),
     }
     assert all(d.delivered_at for d in done.values())
     assert pinged(theirs) == []
@@ -140,8 +142,8 @@ def test_an_order_email_is_sent_once_however_often_its_event_is_delivered(restau
 
     assert len(mail.outbox) == 1
     with tenant_context(ours):
-        (delivery,) = Delivery.objects.filter(event=placed)
-    assert (delivery.subscriber, delivery.attempts) == ("orders.diner_email", 1)
+        done = {d.subscriber: d.attempts for d in Delivery.objects.filter(event=placed)}
+    assert done == {"orders.diner_email": 1, "webhooks.fanout": 1}
 
 
 def test_a_failing_subscriber_does_not_stop_the_others_and_is_retried_when_due(restaurants):
@@ -248,14 +250,15 @@ def test_events_are_kept_30_days_then_pruned_with_their_deliveries(restaurants, 
             payload = {"n": n, "contact": {"email": "a@b.c"}}
             publish_in(restaurant, PINGED.new(restaurant_id=restaurant.pk, payload=payload,
                                               occurred_at=at))  # fmt: skip
-    assert len(deliveries(ours)) == 2
+    # Two subscribers of the tests' own, and the webhooks' fan-out, have each event.
+    assert len(deliveries(ours)) == 3
 
     assert housekeeping.prune_events() == "pruned 2 events"
 
     for restaurant in restaurants:
         assert [row.payload["n"] for row in pinged(restaurant)] == [2]
         with tenant_context(restaurant):
-            assert Delivery.objects.filter(event__type=PINGED.name).count() == 2
+            assert Delivery.objects.filter(event__type=PINGED.name).count() == 3
     assert housekeeping.prune_events() == "pruned 0 events"
 
 

@@ -53,10 +53,11 @@ def test_a_restaurant_cannot_change_another_restaurants_events(logged):
         cursor.execute("UPDATE events_event SET payload = '{}'::jsonb")
         assert cursor.rowcount == 1
         cursor.execute("DELETE FROM events_delivery")
-        assert cursor.rowcount == 2
+        # The event's subscribers: the tests' two and the webhooks' fan-out.
+        assert cursor.rowcount == 3
     with tenant_context(theirs):
         assert Event.objects.get().payload != {}
-        assert Delivery.objects.count() == 2
+        assert Delivery.objects.count() == 3
 
 
 def test_the_purge_removes_the_restaurants_events_and_deliveries(logged):
@@ -70,8 +71,8 @@ def test_the_purge_removes_the_restaurants_events_and_deliveries(logged):
 
     assert record is not None
     assert record.row_counts["events.event"] == 1
-    assert record.row_counts["events.delivery"] == 2
+    assert record.row_counts["events.delivery"] == 3
     with tenant_context(ours):
         assert (Event.objects.count(), Delivery.objects.count()) == (0, 0)
     with tenant_context(theirs):
-        assert (Event.objects.count(), Delivery.objects.count()) == (1, 2)
+        assert (Event.objects.count(), Delivery.objects.count()) == (1, 3)

@@ -22,17 +22,18 @@ from nordkestrel.errors import InvalidInput
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_LENGTH = 2000
-# Ranges Python's ``is_global`` lets through that no webhook should reach.
+# Ranges Python's ``is_global`` lets through (or files under a vaguer heading) that no
+# webhook should reach, each with what it is.
 _FORBIDDEN = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "100.64.0.0/10",  # carrier-grade NAT
-        "192.0.0.0/24",  # IETF protocol assignments
-        "198.18.0.0/15",  # benchmarking
-        "64:ff9b::/96",  # NAT64: the IPv4 behind it is checked as IPv4
-        "64:ff9b:1::/48",
-        "2002::/16",  # 6to4: carries an IPv4 address
-        "2001::/32",  # Teredo
+    (ipaddress.ip_network(network), name)
+    for network, name in (
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("192.0.0.0/24", "an IETF protocol assignment"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("64:ff9b::/96", "a NAT64 address (it carries an IPv4 address)"),
+        ("64:ff9b:1::/48", "a NAT64 address (it carries an IPv4 address)"),
+        ("2002::/16", "a 6to4 address (it carries an IPv4 address)"),
+        ("2001::/32", "a Teredo address"),
     )
 )
 _METADATA = frozenset(
@@ -54,14 +55,18 @@ def forbidden_reason(address: Address) -> str | None:
         return "an IPv4-mapped IPv6 address"
     if address in _METADATA:
         return "a cloud metadata address"
+    for network, name in _FORBIDDEN:
+        if address in network:
+            return name
+    # The most specific first: Python counts 0.0.0.0, 169.254/16, fe80::/10 and 240/4 among
+    # its "private" networks too.
     checks: list[tuple[bool, str]] = [
+        (address.is_unspecified, "the unspecified address"),
         (address.is_loopback, "a loopback address"),
-        (address.is_private, "a private address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
         (address.is_reserved, "a reserved address"),
-        (address.is_unspecified, "the unspecified address"),
-        (any(address in network for network in _FORBIDDEN), "a special-purpose address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a globally routable address"),
     ]
     for failed, reason in checks:
@@ -116,6 +121,8 @@ def parse(url: str) -> Target:
         raise refuse("Put no credentials in the URL: verify the signature instead.")
     if parts.fragment:
         raise refuse("A webhook URL has no #fragment.")
+    if port == 0:
+        raise refuse("Port 0 is not a port a request can go to.")
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise refuse("The URL names no host.")
@@ -127,7 +134,7 @@ def parse(url: str) -> Target:
     if parts.query:
         path = f"{path}?{parts.query}"
     default = 443 if parts.scheme == "https" else 80
-    return Target(parts.scheme, host, port or default, path)
+    return Target(parts.scheme, host, default if port is None else port, path)
 
 
 def _is_ip(host: str) -> bool:

@@ -36,14 +36,14 @@ def record(job: Job, answer: Answer) -> None:
             attempted_at=now,
             trigger=Attempt.Trigger.MANUAL if job.manual else Attempt.Trigger.AUTOMATIC,
             status_code=answer.status,
-            error=answer.error[:500],
+            error=_text(answer.error)[:500],
             duration_ms=answer.duration_ms,
-            response_body=answer.body,
+            response_body=_text(answer.body),
         )
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.last_status_code = answer.status
-        delivery.last_error = answer.error[:500]
+        delivery.last_error = _text(answer.error)[:500]
         delivery.locked_until = None
         if answer.succeeded:
             delivery.status, delivery.next_attempt_at = Delivery.Status.SUCCEEDED, None
@@ -57,6 +57,11 @@ def record(job: Job, answer: Answer) -> None:
         delivery.save()
         if job.payload is not None:  # an attempt that reached for the endpoint
             _endpoint_health(endpoint, answer, now)
+
+
+def _text(value: str) -> str:
+    """What the receiver sent, storable: PostgreSQL text holds no NUL character."""
+    return value.replace("\x00", "\ufffd")
 
 
 def _endpoint_health(endpoint: Endpoint, answer: Answer, now: object) -> None:

@@ -79,10 +79,11 @@ def _claim_sql() -> str:
                  FROM {deliveries} d
                 WHERE d.restaurant_id = e.restaurant_id AND d.endpoint_id = e.id
                   AND d.next_attempt_at <= %(now)s
+                  -- A disabled endpoint is sent only the test messages asked for.
+                  AND (e.enabled OR d.test_payload IS NOT NULL)
                 ORDER BY d.next_attempt_at, d.id
                 LIMIT %(per_endpoint)s
          ) d
-         WHERE e.enabled
     ), picked AS (
         SELECT id FROM candidates
          WHERE locked_until IS NULL OR locked_until < %(now)s

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
+import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -38,8 +41,11 @@ class Reply:
     status: int = 200
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
-    # Seconds to wait before answering (longer than the sender's timeout: no answer).
+    # Seconds to wait before answering (longer than the sender's timeout: no answer). The
+    # wait ends early when the sender hangs up.
     delay: float = 0.0
+    # Close the connection without answering at all.
+    drop: bool = False
 
 
 @dataclass
@@ -52,11 +58,21 @@ class Receiver:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _release: threading.Event = field(default_factory=threading.Event)
+    # Requests read and not yet answered (or given up by the sender), and the most at once.
+    in_flight: int = 0
+    peak: int = 0
+    # With a server-side TLS context: https.
+    tls: ssl.SSLContext | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks"
 
     def answer(self, *replies: Reply) -> None:
         """The next requests get these replies, in order; then the default."""
@@ -94,9 +110,22 @@ class Receiver:
                     receiver.received.append(
                         Received(self.path, headers, raw, verified, time.monotonic())
                     )
-                reply = receiver._next_reply()
+                    receiver.in_flight += 1
+                    receiver.peak = max(receiver.peak, receiver.in_flight)
+                try:
+                    self._answer(receiver._next_reply())
+                finally:
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+
+            def _answer(self, reply: Reply) -> None:
+                if reply.drop:
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if reply.delay:
-                    receiver._release.wait(reply.delay)
+                    self._wait(reply.delay)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -106,7 +135,24 @@ class Receiver:
                 with contextlib.suppress(OSError):
                     self.wfile.write(reply.body)
 
+            def _wait(self, seconds: float) -> None:
+                """Up to ``seconds``, until the receiver stops or the sender hangs up."""
+                deadline = time.monotonic() + seconds
+                while not receiver._release.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    readable, _, _ = select.select([self.connection], [], [], min(left, 0.1))
+                    if readable:
+                        try:
+                            if not self.connection.recv(1, socket.MSG_PEEK):
+                                return  # the sender closed its side: it gave up
+                        except (OSError, ValueError):
+                            return
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -3,10 +3,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from django.utils import timezone
 
+from audit.models import AuditEvent
+from nordkestrel import events
+from staff.auth import Actor
+from tenants.context import tenant_context
 from tests.support.webhook_receiver import Receiver
-from webhooks import addresses
+from webhooks import addresses, services
+from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Sender
+from webhooks.services import IssuedEndpoint
 
 
 @pytest.fixture
@@ -39,3 +46,54 @@ def dns(monkeypatch):
 def send_due(**options) -> int:
     """Run a sender until nothing is due or in flight; the attempts it made."""
     return asyncio.run(Sender(**options).run(until_idle=True))
+
+
+@pytest.fixture
+def public_only(settings):
+    """As in production: https only, and only globally routable addresses."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+
+
+def actor_of(member) -> Actor:
+    return Actor(member=member)
+
+
+def make_endpoint(member, url: str, **fields) -> IssuedEndpoint:
+    """An endpoint created by ``member`` (a person: the scopes of their role)."""
+    with tenant_context(member.restaurant):
+        return services.endpoint_create(actor=actor_of(member), url=url, **fields)
+
+
+def publish(restaurant, *published: events.Event) -> None:
+    with tenant_context(restaurant):
+        events.publish(*published)
+
+
+def deliveries(restaurant, **filters) -> list[Delivery]:
+    with tenant_context(restaurant):
+        return list(Delivery.objects.filter(**filters).order_by("created_at", "id"))
+
+
+def attempts(restaurant, **filters) -> list[Attempt]:
+    """Oldest first."""
+    with tenant_context(restaurant):
+        return list(Attempt.objects.filter(**filters).order_by("attempted_at", "id"))
+
+
+def endpoint_of(restaurant, pk: int) -> Endpoint:
+    with tenant_context(restaurant):
+        return Endpoint.objects.get(pk=pk)
+
+
+def wait_passes(restaurant, **filters) -> int:
+    """The scheduled wait of the pending deliveries is over: their next attempt is due now
+    (the database's own record moved, not the clock of the code that reads it)."""
+    with tenant_context(restaurant):
+        return Delivery.objects.filter(
+            status=Delivery.Status.PENDING, next_attempt_at__isnull=False, **filters
+        ).update(next_attempt_at=timezone.now())
+
+
+def audited(restaurant, action: str) -> list[AuditEvent]:
+    with tenant_context(restaurant):
+        return list(AuditEvent.objects.filter(action=action).order_by("sequence"))

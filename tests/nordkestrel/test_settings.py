@@ -117,6 +117,15 @@ def test_production_refuses_to_start_without_a_token_key():
     assert "CLERK_JWKS_URL or CLERK_JWT_KEY" in result.stderr
 
 
+def test_production_refuses_private_webhook_targets():
+    result = manage("check", env=production_env(WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true"))
+    assert result.returncode != 0
+    assert "WEBHOOK_ALLOW_PRIVATE_ADDRESSES" in result.stderr
+    assert (
+        manage("check", env=production_env(WEBHOOK_ALLOW_PRIVATE_ADDRESSES="false")).returncode == 0
+    )
+
+
 def test_production_has_no_development_sign_in():
     code = (
         "import django; django.setup(); from django.conf import settings as s; "

@@ -1,25 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.webhook_receiver import Receiver
 from webhooks import addresses
 from webhooks.sender import Sender
-
-
-@pytest.fixture
-def private_targets(settings):
-    """Loopback and http targets allowed, as in development (production refuses this)."""
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
-
-
-@pytest.fixture
-def receiver(private_targets):
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -37,5 +24,7 @@ def dns(monkeypatch):
 
 
 def send_due(**options) -> int:
-    """Run a sender until nothing is due or in flight; the attempts it made."""
-    return asyncio.run(Sender(**options).run(until_idle=True))
+    """Run a sender until nothing is due or in flight; the attempts it made. In a thread of
+    its own: once a browser test ran, Playwright's event loop holds the test thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(Sender(**options).run(until_idle=True))).result()

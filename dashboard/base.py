@@ -53,6 +53,7 @@ NAVIGATION = [
     NavItem("Audit log", "dashboard:audit", Scope.AUDIT_READ),
     NavItem("Exports", "dashboard:exports", Scope.EXPORTS_CREATE),
     NavItem("API keys", "dashboard:api-keys", Scope.API_KEYS_READ),
+    NavItem("Webhooks", "dashboard:webhooks", Scope.WEBHOOKS_READ),
     NavItem("Settings", "dashboard:settings", Scope.RESTAURANT_READ),
 ]
 

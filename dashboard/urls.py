@@ -11,6 +11,7 @@ from dashboard import (
     payment_views,
     promotion_views,
     views,
+    webhook_views,
 )
 
 app_name = "dashboard"
@@ -55,6 +56,26 @@ urlpatterns = [
     path("api-keys/<int:pk>/roll", apikey_views.ApiKeyRollView.as_view(), name="api-key-roll"),
     path(
         "api-keys/<int:pk>/revoke", apikey_views.ApiKeyRevokeView.as_view(), name="api-key-revoke"
+    ),
+    path("webhooks", webhook_views.WebhooksView.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>", webhook_views.WebhookView.as_view(), name="webhook"),
+    path("webhooks/<int:pk>/state", webhook_views.WebhookStateView.as_view(), name="webhook-state"),
+    path("webhooks/<int:pk>/test", webhook_views.WebhookTestView.as_view(), name="webhook-test"),
+    path(
+        "webhooks/<int:pk>/rotate", webhook_views.WebhookRotateView.as_view(), name="webhook-rotate"
+    ),
+    path(
+        "webhooks/<int:pk>/recover",
+        webhook_views.WebhookRecoverView.as_view(),
+        name="webhook-recover",
+    ),
+    path(
+        "webhooks/<int:pk>/delete", webhook_views.WebhookDeleteView.as_view(), name="webhook-delete"
+    ),
+    path(
+        "webhooks/deliveries/<int:pk>/resend",
+        webhook_views.DeliveryResendView.as_view(),
+        name="webhook-resend",
     ),
     path("switch", views.SwitchRestaurantView.as_view(), name="switch"),
     path("sign-in", views.sign_in, name="sign-in"),

@@ -57,6 +57,23 @@ def _no_dns(monkeypatch):
     monkeypatch.setattr(addresses, "resolver", unresolvable)
 
 
+@pytest.fixture
+def private_targets(settings):
+    """Loopback and http webhook targets allowed, as in development (production refuses
+    this)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
+@pytest.fixture
+def receiver(private_targets):
+    """A webhook receiver on loopback (tests/support/webhook_receiver.py)."""
+    from tests.support.webhook_receiver import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tasks_run_at_once():
     """Ordinary tests run each task the moment it is enqueued (Django's ImmediateBackend), so

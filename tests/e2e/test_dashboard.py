@@ -16,9 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROLES = [role.value for role in Role]
 FLOOR = ["Overview", "Kitchen", "Orders", "Menus", "Sold out", "Publish"]
 OWNER_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Payouts", "Disputes", "Staff"]
-OWNER_NAV += ["Audit log", "Exports", "API keys", "Settings"]
+OWNER_NAV += ["Audit log", "Exports", "API keys", "Webhooks", "Settings"]
 ADMIN_NAV = [*FLOOR, "Customers", "Promotions", "Payments", "Disputes", "Staff", "Audit log"]
-ADMIN_NAV += ["Exports", "API keys", "Settings"]
+ADMIN_NAV += ["Exports", "API keys", "Webhooks", "Settings"]
 MANAGER_NAV = [*FLOOR, "Customers", "Promotions", "Staff", "Settings"]
 FLOOR_NAV = [*FLOOR, "Settings"]
 EXPECTED_NAV = {

@@ -73,12 +73,32 @@ def make_object(kind, restaurant):
                 secret_hash=tokens.digest(secret), last4=secret[-4:], grants={"orders": "read"},
                 created_by=owner, expires_at=timezone.now() + timedelta(days=30),
             )  # fmt: skip
+        if kind in ("webhook_endpoint", "webhook_delivery"):
+            return _webhook(restaurant, kind)
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},
                 content_hash="0" * 64, published_at=timezone.now(),
             )  # fmt: skip
     raise AssertionError(kind)
+
+
+def _webhook(restaurant, kind):
+    """An endpoint (its description the secret), or a failed delivery to one."""
+    from webhooks import messages
+    from webhooks.models import Delivery, Endpoint
+
+    endpoint = Endpoint.objects.create(
+        url=f"https://hooks.{restaurant.slug}.example.com/in",
+        description=f"{restaurant.slug} secret endpoint {uuid.uuid4().hex[:6]}",
+        secret=messages.new_secret(), scopes=["orders:read"],
+    )  # fmt: skip
+    if kind == "webhook_endpoint":
+        return endpoint
+    return Delivery.objects.create(
+        endpoint=endpoint, event_type="order.placed", message_id=f"msg_{uuid.uuid4().hex}",
+        status=Delivery.Status.FAILED, attempts=1, last_status_code=500,
+    )  # fmt: skip
 
 
 def _placed_order(restaurant):

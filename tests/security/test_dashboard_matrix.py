@@ -56,6 +56,14 @@ PAGES = {
     "/dashboard/api-keys/<int:pk>": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
     "/dashboard/api-keys/<int:pk>/roll": {"post": {"owner", "admin"}},
     "/dashboard/api-keys/<int:pk>/revoke": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/webhooks": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>/state": {"post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>/test": {"post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>/rotate": {"post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>/recover": {"post": {"owner", "admin"}},
+    "/dashboard/webhooks/<int:pk>/delete": {"get": {"owner", "admin"}, "post": {"owner", "admin"}},
+    "/dashboard/webhooks/deliveries/<int:pk>/resend": {"post": {"owner", "admin"}},
 }
 # The kind of object a page's <int:pk> addresses (an item unless named here).
 PAGE_OBJECTS = {
@@ -71,6 +79,13 @@ PAGE_OBJECTS = {
     "/dashboard/api-keys/<int:pk>": "api_key",
     "/dashboard/api-keys/<int:pk>/roll": "api_key",
     "/dashboard/api-keys/<int:pk>/revoke": "api_key",
+    "/dashboard/webhooks/<int:pk>": "webhook_endpoint",
+    "/dashboard/webhooks/<int:pk>/state": "webhook_endpoint",
+    "/dashboard/webhooks/<int:pk>/test": "webhook_endpoint",
+    "/dashboard/webhooks/<int:pk>/rotate": "webhook_endpoint",
+    "/dashboard/webhooks/<int:pk>/recover": "webhook_endpoint",
+    "/dashboard/webhooks/<int:pk>/delete": "webhook_endpoint",
+    "/dashboard/webhooks/deliveries/<int:pk>/resend": "webhook_delivery",
 }
 
 

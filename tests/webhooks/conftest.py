@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.utils import timezone
@@ -9,24 +10,10 @@ from audit.models import AuditEvent
 from nordkestrel import events
 from staff.auth import Actor
 from tenants.context import tenant_context
-from tests.support.webhook_receiver import Receiver
 from webhooks import addresses, services
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Sender
 from webhooks.services import IssuedEndpoint
-
-
-@pytest.fixture
-def private_targets(settings):
-    """Loopback and http targets allowed, as in development (production refuses this)."""
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
-
-
-@pytest.fixture
-def receiver(private_targets):
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -44,8 +31,10 @@ def dns(monkeypatch):
 
 
 def send_due(**options) -> int:
-    """Run a sender until nothing is due or in flight; the attempts it made."""
-    return asyncio.run(Sender(**options).run(until_idle=True))
+    """Run a sender until nothing is due or in flight; the attempts it made. In a thread of
+    its own: once a browser test ran, Playwright's event loop holds the test thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(Sender(**options).run(until_idle=True))).result()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-// The page that shows a new API key's secret once: a button that copies it. Without the
-// Clipboard API (an insecure origin, an old browser) the button selects the text instead,
-// for the usual copy shortcut.
+// The pages that show a new secret once (an API key, a webhook endpoint's signing secret): a
+// button that copies it. Without the Clipboard API (an insecure origin, an old browser) the
+// button selects the text instead, for the usual copy shortcut. The button's
+// data-copy-noun names what it copies ("key" unless said).
 (function () {
   "use strict";
 
@@ -25,20 +26,21 @@
       return;
     }
     var text = target.textContent.trim();
+    var noun = button.getAttribute("data-copy-noun") || "key";
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(
         function () {
           button.textContent = "Copied";
-          say(button, "The key is on your clipboard.");
+          say(button, "The " + noun + " is on your clipboard.");
         },
         function () {
           select(target);
-          say(button, "Copying was refused: the key is selected, copy it yourself.");
+          say(button, "Copying was refused: the " + noun + " is selected, copy it yourself.");
         }
       );
     } else {
       select(target);
-      say(button, "The key is selected: copy it (Ctrl+C or ⌘C).");
+      say(button, "The " + noun + " is selected: copy it (Ctrl+C or ⌘C).");
     }
   }
 

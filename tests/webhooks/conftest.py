@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -30,11 +32,16 @@ def dns(monkeypatch):
     return table
 
 
-def send_due(**options) -> int:
-    """Run a sender until nothing is due or in flight; the attempts it made. In a thread of
-    its own: once a browser test ran, Playwright's event loop holds the test thread."""
+def run_async[T](make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine ``make()`` returns to its end, in a thread of its own: once a browser
+    test ran, Playwright's event loop holds the test thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(Sender(**options).run(until_idle=True))).result()
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def send_due(**options) -> int:
+    """Run a sender until nothing is due or in flight; the attempts it made."""
+    return run_async(lambda: Sender(**options).run(until_idle=True))
 
 
 @pytest.fixture

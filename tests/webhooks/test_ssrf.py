@@ -3,14 +3,12 @@ addresses its name resolves to, each globally routable, or no request at all."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from nordkestrel.errors import InvalidInput
 from tests.factories import api_client
 from tests.support.events import ping
-from tests.webhooks.conftest import attempts, deliveries, publish, send_due
+from tests.webhooks.conftest import attempts, deliveries, publish, run_async, send_due
 from webhooks import addresses, sender, transport
 from webhooks.addresses import Target
 
@@ -38,7 +36,7 @@ def attempt(url: str) -> transport.Answer:
         keys=["whsec_" + "A" * 43 + "="],
         payload=b"{}",
     )
-    return asyncio.run(sender.send(job))
+    return run_async(lambda: sender.send(job))
 
 
 FORBIDDEN = [

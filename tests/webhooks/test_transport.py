@@ -3,7 +3,6 @@ header and for TLS, and what comes back (2 KB of it, whatever bytes they are).""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import ssl
 from pathlib import Path
@@ -16,7 +15,14 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.events import ping
 from tests.support.webhook_receiver import Receiver, Reply
-from tests.webhooks.conftest import attempts, deliveries, make_endpoint, publish, send_due
+from tests.webhooks.conftest import (
+    attempts,
+    deliveries,
+    make_endpoint,
+    publish,
+    run_async,
+    send_due,
+)
 from webhooks import sender, transport
 
 
@@ -30,7 +36,7 @@ def attempt(url: str) -> transport.Answer:
         keys=["whsec_" + "A" * 43 + "="],
         payload=b'{"type":"x"}',
     )
-    return asyncio.run(sender.send(job))
+    return run_async(lambda: sender.send(job))
 
 
 def test_the_request_goes_to_the_address_checked_with_the_name_as_host(receiver, dns):

@@ -34,6 +34,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "storefront.openapi.tag_storefront_paths",
         "nordkestrel.openapi.add_links",
+        # One component per event type (Event_order_placed): its webhook message's body.
+        "webhooks.openapi.add_event_components",
     ],
     # Several models have a "status"; each enum gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
@@ -42,6 +44,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "FulfilmentEnum": "orders.models.Fulfilment",
         "PaymentMethodEnum": "orders.models.PaymentMethod",
         "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        "WebhookDeliveryStatusEnum": "webhooks.models.Delivery.Status",
         # The levels an API key's grant offers per resource (apikeys/grants.py).
         "GrantLevelEnum": ["none", "read", "write"],
         "GrantReadWriteEnum": ["read", "write"],

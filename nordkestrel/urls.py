@@ -15,6 +15,7 @@ from restaurants import api as restaurants_api
 from restaurants import audit_api
 from staff import api as staff_api
 from webhooks import api as webhooks_api
+from webhooks import events_api
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
@@ -75,6 +76,9 @@ api_v1: list[URLPattern | URLResolver] = [
         webhooks_api.DeliveryResendView.as_view(),
         name="api-webhook-delivery-resend",
     ),
+    path("events", events_api.EventListView.as_view(), name="api-events"),
+    path("events/types", events_api.EventTypeListView.as_view(), name="api-event-types"),
+    path("events/<uuid:pk>", events_api.EventDetailView.as_view(), name="api-event"),
     path("restaurant", restaurants_api.RestaurantSettingsView.as_view(), name="api-restaurant"),
     path(
         "restaurant/opening-hours",

@@ -34,10 +34,16 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+def document(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The Standard Webhooks payload ``{type, timestamp, data}`` (the events API lists each
+    event as this, with its id and version)."""
+    return {"type": event_type, "timestamp": events.timestamp(occurred_at), "data": data}
+
+
 def body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> bytes:
-    """The Standard Webhooks payload: ``{type, timestamp, data}``, compact JSON."""
-    document = {"type": event_type, "timestamp": events.timestamp(occurred_at), "data": data}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """The Standard Webhooks payload, compact JSON."""
+    payload = document(event_type, occurred_at, data)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def signature_headers(

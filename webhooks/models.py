@@ -44,7 +44,7 @@ class Endpoint(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The first failure since the last success; cleared by a success. An endpoint failing
-    # for WEBHOOK_DISABLE_AFTER is disabled, with a warning a day before.
+    # for ``health.FAILING_DAYS`` days is disabled, with a warning a day before.
     failing_since = models.DateTimeField(null=True, blank=True)
     failure_warned_at = models.DateTimeField(null=True, blank=True)
 

@@ -108,6 +108,12 @@ class Delivery(TenantModel):
                 condition=models.Q(next_attempt_at__isnull=False),
             ),
             models.Index(fields=["restaurant", "created_at"], name="webhooks_delivery_by_time"),
+            # An endpoint's log, newest first, whole or by status (and "recover since").
+            models.Index(fields=["restaurant", "endpoint", "id"], name="webhooks_delivery_log"),
+            models.Index(
+                fields=["restaurant", "endpoint", "status", "id"],
+                name="webhooks_delivery_by_status",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -75,6 +75,12 @@ def new_event_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def published_at(event_id: uuid.UUID) -> datetime:
+    """When the event was published (the millisecond its UUIDv7 id holds), whatever time its
+    ``occurred_at`` names."""
+    return datetime.fromtimestamp((event_id.int >> 80) / 1000, UTC)
+
+
 @dataclass(frozen=True)
 class Event:
     """One domain event, as it is stored and as subscribers receive it."""

@@ -67,4 +67,9 @@ def notify() -> None:
 
 @events.subscriber("webhooks.fanout", every_type=True)
 def owe_deliveries(event: events.Event) -> None:
-    owe(event, Endpoint.objects.filter(enabled=True).order_by("id"))
+    # An endpoint receives what is published once it exists, not the backlog before it (the
+    # events API has that).
+    endpoints = Endpoint.objects.filter(
+        enabled=True, created_at__lte=events.published_at(event.id)
+    ).order_by("id")
+    owe(event, endpoints)

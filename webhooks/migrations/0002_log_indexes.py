@@ -4,19 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0008_policies_name_the_roles'),
-        ('webhooks', '0001_initial'),
+        ("tenants", "0008_policies_name_the_roles"),
+        ("webhooks", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['restaurant', 'endpoint', 'id'], name='webhooks_delivery_log'),
+            model_name="delivery",
+            index=models.Index(
+                fields=["restaurant", "endpoint", "id"], name="webhooks_delivery_log"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['restaurant', 'endpoint', 'status', 'id'], name='webhooks_delivery_by_status'),
+            model_name="delivery",
+            index=models.Index(
+                fields=["restaurant", "endpoint", "status", "id"],
+                name="webhooks_delivery_by_status",
+            ),
         ),
     ]

@@ -42,6 +42,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "FulfilmentEnum": "orders.models.Fulfilment",
         "PaymentMethodEnum": "orders.models.PaymentMethod",
         "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        "WebhookDeliveryStatusEnum": "webhooks.models.Delivery.Status",
         # The levels an API key's grant offers per resource (apikeys/grants.py).
         "GrantLevelEnum": ["none", "read", "write"],
         "GrantReadWriteEnum": ["read", "write"],

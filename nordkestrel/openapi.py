@@ -243,6 +243,39 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
     ("items_create", "201"): {
         "UploadItemImage": ("items_image_create", {"id": "$response.body#/id"}),
     },
+    # A webhook endpoint is created once and then addressed by its id; a test message is a
+    # delivery addressed under its endpoint.
+    ("webhook_endpoints_create", "201"): {
+        "ReadWebhookEndpoint": ("webhook_endpoints_retrieve", {"id": "$response.body#/id"}),
+        "UpdateWebhookEndpoint": (
+            "webhook_endpoints_partial_update",
+            {"id": "$response.body#/id"},
+        ),
+        "RotateWebhookSecret": (
+            "webhook_endpoints_rotate_secret_create",
+            {"id": "$response.body#/id"},
+        ),
+        "SendWebhookTest": ("webhook_endpoints_test_create", {"id": "$response.body#/id"}),
+        "RecoverWebhookDeliveries": (
+            "webhook_endpoints_recover_create",
+            {"id": "$response.body#/id"},
+        ),
+        "ListWebhookDeliveries": (
+            "webhook_endpoint_deliveries_list",
+            {"endpoint_pk": "$response.body#/id"},
+        ),
+        "DeleteWebhookEndpoint": ("webhook_endpoints_destroy", {"id": "$response.body#/id"}),
+    },
+    ("webhook_endpoints_test_create", "202"): {
+        "ReadWebhookDelivery": (
+            "webhook_endpoints_deliveries_retrieve",
+            {"endpoint_pk": "$response.body#/endpoint", "id": "$response.body#/id"},
+        ),
+        "ResendWebhookDelivery": (
+            "webhook_endpoints_deliveries_resend_create",
+            {"endpoint_pk": "$response.body#/endpoint", "id": "$response.body#/id"},
+        ),
+    },
     ("storefront_checkout", "201"): {
         "ReadOrder": ("storefront_order", {"public_id": "$response.body#/public_id"}),
         "PayOrder": ("storefront_order_payment", {"public_id": "$response.body#/public_id"}),

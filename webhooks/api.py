@@ -45,8 +45,9 @@ class EndpointSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {"event_types": {"child": serializers.CharField()}}
 
+    # As it was given (a host name may be an IDN): a string, not necessarily an RFC 3986 URI.
+    url = serializers.CharField(read_only=True)
     event_types = serializers.ListField(child=serializers.CharField(), read_only=True)
 
 
@@ -144,7 +145,7 @@ class EndpointListView(TenantAPIView):
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.order_by("-id")
 
-    @extend_schema(operation_id="webhook_endpoints_list")
+    @extend_schema(operation_id="webhook_endpoints_list", responses=EndpointSerializer(many=True))
     def get(self, request: Request) -> Response:
         return self.paginated(self.get_queryset(), EndpointSerializer)
 
@@ -264,6 +265,7 @@ class DeliveryListView(_EndpointDeliveries):
 
     @extend_schema(
         operation_id="webhook_endpoint_deliveries_list",
+        responses=DeliverySerializer(many=True),
         parameters=[
             OpenApiParameter(
                 "status", str, enum=[str(s) for s in Delivery.Status.values], required=False

@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit import registry
 from audit import services as audit
 from nordkestrel import events
-from nordkestrel.errors import ConflictError, InvalidInput
+from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.models import Restaurant
@@ -64,6 +64,17 @@ def _check_types(actor: Actor, event_types: Sequence[str]) -> list[str]:
 
 def _scopes(actor: Actor) -> list[str]:
     return sorted(str(scope) for scope in actor.scopes)
+
+
+def _locked(endpoint_id: int, *, deleting: bool = False) -> Endpoint:
+    """The endpoint's row, locked before any of its deliveries (the lock order: the endpoint,
+    then its deliveries, then the audit chain). ``FOR NO KEY UPDATE`` unless it is about to be
+    deleted. Deleted meanwhile: 404, as if it had never been."""
+    rows = Endpoint.objects.select_for_update(no_key=not deleting).filter(pk=endpoint_id)
+    locked = rows.first()
+    if locked is None:
+        raise NotFoundError("Not found.")
+    return locked
 
 
 def _changes(endpoint: Endpoint) -> dict[str, Any]:
@@ -119,14 +130,17 @@ def endpoint_update(*, actor: Actor, endpoint: Endpoint, **changes: Any) -> Endp
     """Change the URL, description, event types or whether it is enabled. Whoever sets the
     event types (or the URL) sets the scopes it receives with."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = Endpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
+    # Checked before the row is locked: resolving the host may take a while.
+    url = addresses.validate(changes["url"]) if "url" in changes else None
+    chosen = _check_types(actor, changes["event_types"]) if "event_types" in changes else None
+    endpoint = _locked(endpoint.pk)
     before = _changes(endpoint)
-    if "url" in changes:
-        endpoint.url = addresses.validate(changes["url"])
+    if url is not None:
+        endpoint.url = url
     if "description" in changes:
         endpoint.description = changes["description"]
-    if "event_types" in changes:
-        endpoint.event_types = _check_types(actor, changes["event_types"])
+    if chosen is not None:
+        endpoint.event_types = chosen
     if "url" in changes or "event_types" in changes:
         endpoint.scopes = _scopes(actor)
     enable = changes.get("enabled")
@@ -152,7 +166,7 @@ def endpoint_rotate(*, actor: Actor, endpoint: Endpoint) -> IssuedEndpoint:
     """A new signing secret; for 24 hours each delivery is signed with both (a second
     rotation ends the earlier overlap: at most two secrets sign)."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = Endpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
+    endpoint = _locked(endpoint.pk)
     secret = messages.new_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = timezone.now() + messages.ROTATION_OVERLAP
@@ -173,7 +187,7 @@ def endpoint_rotate(*, actor: Actor, endpoint: Endpoint) -> IssuedEndpoint:
 def endpoint_delete(*, actor: Actor, endpoint: Endpoint) -> None:
     """The endpoint, its deliveries and their log go at once."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint = _locked(endpoint.pk, deleting=True)
     audit.record(
         registry.WEBHOOK_ENDPOINT_DELETED, actor=actor, target=endpoint, changes=_changes(endpoint)
     )
@@ -185,6 +199,9 @@ def send_test(*, actor: Actor, endpoint: Endpoint) -> Delivery:
     """A ``webhook.test`` message to the endpoint (enabled or not), sent by the sender like
     any other and logged, tried once."""
     actor.require(Scope.WEBHOOKS_MANAGE)
+    # The endpoint first (a delete waits, or has happened: 404, never a foreign key error
+    # at COMMIT), then its new delivery.
+    endpoint = _locked(endpoint.pk)
     now = timezone.now()
     delivery = Delivery.objects.create(
         endpoint=endpoint,
@@ -220,9 +237,12 @@ def resend(*, actor: Actor, delivery: Delivery) -> Delivery:
     """Send one delivery again now (whatever became of it), once, with the same webhook-id.
     Waits for an attempt in flight to end."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = Endpoint.objects.select_for_update(no_key=True).get(pk=delivery.endpoint_id)
+    endpoint = _locked(delivery.endpoint_id)
     _enabled(endpoint)
-    delivery = Delivery.objects.select_for_update(no_key=True).get(pk=delivery.pk)
+    locked = Delivery.objects.select_for_update(no_key=True).filter(pk=delivery.pk).first()
+    if locked is None:  # pruned meanwhile
+        raise NotFoundError("Not found.")
+    delivery = locked
     if delivery.locked_until is not None and delivery.locked_until > timezone.now():
         raise ConflictError("An attempt is in flight; try again in a moment.", code="in_flight")
     _resend(Delivery.objects.filter(pk=delivery.pk))
@@ -241,7 +261,7 @@ def recover(*, actor: Actor, endpoint: Endpoint, since: datetime) -> int:
     """Send again, once each, every delivery to the endpoint that failed and was created
     since ``since`` (at most 30 days back, where the log ends)."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = Endpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
+    endpoint = _locked(endpoint.pk)
     _enabled(endpoint)
     if since > timezone.now():
         raise InvalidInput("Choose a time in the past.", attr="since")

@@ -166,3 +166,91 @@ def test_me_shows_the_keys_scopes_and_none_of_the_creators_other_restaurants(ros
     assert me.json()["memberships"] == []
     assert me.json()["scopes"] == [Scope.MENUS_READ.value, Scope.RESTAURANT_READ.value]
     assert "theirs" not in me.content.decode()
+
+
+def test_the_grantable_resources_and_their_scopes_are_exactly_these():
+    """A resource added (or its scopes changed) is a decision this test makes visible."""
+    expected = {
+        "restaurant": ({Scope.RESTAURANT_READ}, {Scope.RESTAURANT_WRITE}),
+        "menus": (
+            {Scope.MENUS_READ},
+            {Scope.MENUS_WRITE, Scope.MENUS_AVAILABILITY, Scope.MENUS_PUBLISH},
+        ),
+        "orders": (
+            {Scope.ORDERS_READ, Scope.ORDERS_CONTACT},
+            {Scope.ORDERS_PROGRESS, Scope.ORDERS_CANCEL},
+        ),
+        "customers": ({Scope.CUSTOMERS_READ}, set()),
+        "promotions": ({Scope.PROMOTIONS_READ}, {Scope.PROMOTIONS_WRITE}),
+        "payments": (set(), {Scope.PAYMENTS_DISPUTES, Scope.PAYMENTS_REFUND}),
+        "exports": (set(), {Scope.EXPORTS_CREATE}),
+        "webhooks": ({Scope.WEBHOOKS_READ}, {Scope.WEBHOOKS_MANAGE}),
+    }
+    assert {
+        name: (set(resource.read), set(resource.write))
+        for name, resource in grants.RESOURCES.items()
+    } == expected
+    assert [level.value for level in grants.RESOURCES["webhooks"].levels] == [
+        "none", "read", "write",
+    ]  # fmt: skip
+    assert grants.scopes_of({"webhooks": "read"}) >= {Scope.WEBHOOKS_READ}
+    assert Scope.WEBHOOKS_MANAGE not in grants.scopes_of({"webhooks": "read"})
+    assert grants.scopes_of({"webhooks": "write"}) >= {Scope.WEBHOOKS_READ, Scope.WEBHOOKS_MANAGE}
+
+
+WEBHOOK_BODY = {"url": "https://hooks.example.com/nordkestrel", "event_types": ["menu.published"]}
+
+
+def _create_endpoint(client):
+    return client.post("/api/v1/webhook-endpoints", WEBHOOK_BODY, content_type="application/json")
+
+
+def test_a_webhooks_read_key_lists_endpoints_but_cannot_create_one(roster):
+    owner = roster[("ours", "owner")]
+    endpoint = make_object("webhook_endpoint", owner.restaurant)
+    client = key_client(make_api_key(owner, grants={"webhooks": "read", "menus": "read"}))
+    listed = client.get("/api/v1/webhook-endpoints")
+    assert listed.status_code == 200, listed.content
+    assert [row["id"] for row in listed.json()["results"]] == [endpoint.pk]
+    assert client.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries").status_code == 200
+    refused = [
+        _create_endpoint(client),
+        client.patch(
+            f"/api/v1/webhook-endpoints/{endpoint.pk}", {"description": "x"},
+            content_type="application/json",
+        ),
+        client.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/rotate-secret"),
+        client.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/test"),
+        client.delete(f"/api/v1/webhook-endpoints/{endpoint.pk}"),
+    ]  # fmt: skip
+    for response in refused:
+        assert response.status_code == 403, response.content
+        assert response.json()["code"] == "permission_denied"
+        assert response["Nordkestrel-Required-Scope"] == Scope.WEBHOOKS_MANAGE.value
+
+
+def test_a_webhooks_write_key_creates_an_endpoint(roster):
+    owner = roster[("ours", "owner")]
+    client = key_client(make_api_key(owner, grants={"webhooks": "write", "menus": "read"}))
+    created = _create_endpoint(client)
+    assert created.status_code == 201, created.content
+    assert created.json()["secret"].startswith("whsec_")
+    assert created.json()["event_types"] == ["menu.published"]
+    [listed] = client.get("/api/v1/webhook-endpoints").json()["results"]
+    assert listed["id"] == created.json()["id"]
+
+
+def test_a_key_without_the_webhooks_grant_is_refused_with_the_scope_it_lacks(roster):
+    owner = roster[("ours", "owner")]
+    endpoint = make_object("webhook_endpoint", owner.restaurant)
+    client = key_client(make_api_key(owner, grants={"menus": "write", "orders": "write"}))
+    for method, path, scope in [
+        ("get", "/api/v1/webhook-endpoints", Scope.WEBHOOKS_READ),
+        ("post", "/api/v1/webhook-endpoints", Scope.WEBHOOKS_MANAGE),
+        ("get", f"/api/v1/webhook-endpoints/{endpoint.pk}", Scope.WEBHOOKS_READ),
+        ("get", f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries", Scope.WEBHOOKS_READ),
+    ]:
+        body = WEBHOOK_BODY if method == "post" else {}
+        response = getattr(client, method)(path, body, content_type="application/json")
+        assert response.status_code == 403, (method, path, response.content)
+        assert response["Nordkestrel-Required-Scope"] == scope.value, (method, path)

@@ -68,7 +68,11 @@ POPULATED = {
     "events.delivery",
     "apikeys.apikey",
     "apikeys.apikeysettings",
+    "webhooks.endpoint",
+    "webhooks.delivery",
+    "webhooks.attempt",
 }
+WEBHOOK_TABLES = {"webhooks.endpoint", "webhooks.delivery", "webhooks.attempt"}
 
 
 # --- Fixture data ----------------------------------------------------------------------------
@@ -150,8 +154,30 @@ def populate(restaurant: Restaurant, roster: dict, stand_in: Any) -> dict[str, A
         "refunded": False,
     }
     deliver(event("charge.refunded", charge, account=payment.account_id))
+    populate_webhooks(restaurant)
     store_files(restaurant)
     return ids
+
+
+def populate_webhooks(restaurant: Restaurant) -> None:
+    """Webhook endpoints with deliveries and their attempts: a test message, and the
+    restaurant's own events owed to an endpoint by the bus's subscriber."""
+    from events.models import Event
+    from webhooks import fanout
+    from webhooks.models import Attempt, Delivery, Endpoint
+
+    test_message = make_object("webhook_delivery", restaurant)
+    with tenant_context(restaurant):
+        endpoint = Endpoint.objects.get(pk=test_message.endpoint_id)
+        published = list(Event.objects.order_by("occurred_at", "id")[:3])
+        assert published, "the restaurant's orders published events"
+        owed = sum(fanout.owe(row.as_event(), [endpoint]) for row in published)
+        assert owed == len(published)
+        for delivery in Delivery.objects.filter(event_id__isnull=False):
+            Attempt.objects.create(
+                delivery=delivery, endpoint=endpoint, attempted_at=NOW, status_code=503,
+                duration_ms=5, response_body="busy",
+            )  # fmt: skip
 
 
 def tenant_rows(restaurant: Restaurant) -> dict[str, int]:
@@ -241,6 +267,9 @@ def test_request_then_purge_leaves_nothing_of_the_restaurant(
     after = tenant_rows(ours)
     left = {label: n for label, n in after.items() if n and label not in AUDIT_TABLES}
     assert left == {}, "nothing of the restaurant is left in any tenant table"
+    # Named, so that the webhooks' tables leaving the walk above would fail here too.
+    gone = {"events.event", "events.delivery", *WEBHOOK_TABLES}
+    assert {label: after[label] for label in gone} == dict.fromkeys(gone, 0)
     assert files_on_disk(file_storages, ours) == []
     assert not list(file_storages.glob(f"*/restaurants/{ours.pk}")), "no folders left either"
     # The audit log outlives the restaurant, its chain intact, the purge recorded last.

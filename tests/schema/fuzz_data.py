@@ -1,8 +1,8 @@
 """The fuzzing run's own restaurant, with enough data that every id in the schema resolves:
 a published menu (categories, items, modifier groups), opening hours, orders placed through
 checkout (so customers exist, one with a promotion), promotions, a card payment through the
-Stripe stand-in with a dispute, and an export. A second restaurant with its own orders gives
-a leak somewhere to go."""
+Stripe stand-in with a dispute, an export, and a webhook endpoint with its delivery log. A
+second restaurant with its own orders gives a leak somewhere to go."""
 
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def _seed(stand_in: StripeStandIn, restaurant: Restaurant, now: datetime) -> Sta
         )
     _place_orders(restaurant, shop, now)
     _take_cards(stand_in, restaurant, shop)
-    for kind in ("export", "customer"):
+    # A webhook endpoint with a failed delivery and its attempt: the delivery log has rows.
+    for kind in ("export", "customer", "webhook_delivery"):
         make_object(kind, restaurant)
     # A draft change not yet published, so the preview has something to say.
     from menus import services as menus

@@ -31,6 +31,11 @@ class Route:
     url_kwargs: dict[str, str] = field(default_factory=dict)
     # headers a write method needs to pass validation (e.g. an Idempotency-Key)
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the URL argument the object's id goes to, when it is not `pk`
+    pk_kwarg: str = "pk"
+    # the URL argument naming the object's webhook endpoint (a delivery is addressed under
+    # its endpoint): our own endpoint's id, also when the object is another restaurant's
+    parent_kwarg: str | None = None
 
 
 def _png() -> bytes:
@@ -231,6 +236,33 @@ ROUTES: dict[str, Route] = {
     ),
     "api-export-job": Route({"get": OWNER_ADMIN}, object_kind="export"),
     "api-exports": Route({"get": OWNER_ADMIN}),
+    # SPEC.md: "manage API keys and webhook endpoints" is the Owner's and the Admin's. URLs
+    # on hosts that resolve nowhere may be saved (tests/conftest.py's DNS resolves nothing).
+    "api-webhooks": Route(
+        {"get": OWNER_ADMIN, "post": OWNER_ADMIN},
+        bodies={"post": {"url": "https://hooks.example.com/nordkestrel", "event_types": []}},
+    ),
+    "api-webhook": Route(
+        {"get": OWNER_ADMIN, "patch": OWNER_ADMIN, "delete": OWNER_ADMIN},
+        object_kind="webhook_endpoint",
+        bodies={"patch": {"description": "Renamed"}},
+    ),
+    "api-webhook-rotate": Route({"post": OWNER_ADMIN}, object_kind="webhook_endpoint"),
+    "api-webhook-test": Route({"post": OWNER_ADMIN}, object_kind="webhook_endpoint"),
+    "api-webhook-recover": Route(
+        {"post": OWNER_ADMIN},
+        object_kind="webhook_endpoint",
+        bodies={"post": {"since": "2026-01-01T00:00:00Z"}},
+    ),
+    "api-webhook-deliveries": Route(
+        {"get": OWNER_ADMIN}, object_kind="webhook_endpoint", pk_kwarg="endpoint_pk"
+    ),
+    "api-webhook-delivery": Route(
+        {"get": OWNER_ADMIN}, object_kind="webhook_delivery", parent_kwarg="endpoint_pk"
+    ),
+    "api-webhook-delivery-resend": Route(
+        {"post": OWNER_ADMIN}, object_kind="webhook_delivery", parent_kwarg="endpoint_pk"
+    ),
     # A streamed CSV (its body read as the response streams).
     "api-export-csv": Route({"get": OWNER_ADMIN}, url_kwargs={"export_type": "customers"}),
 }

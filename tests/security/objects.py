@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.models import Customer
 from menus.models import Category, CategoryItem, Item, Menu, MenuVersion, Modifier, ModifierGroup
 from promotions.models import Promotion
-from staff.roles import Role
+from staff.roles import SCOPES, Role
 from tenants.context import tenant_context
 from tenants.models import Restaurant
 from tests.factories import make_staff
@@ -73,32 +73,16 @@ def make_object(kind, restaurant):
                 secret_hash=tokens.digest(secret), last4=secret[-4:], grants={"orders": "read"},
                 created_by=owner, expires_at=timezone.now() + timedelta(days=30),
             )  # fmt: skip
-        if kind in ("webhook_endpoint", "webhook_delivery"):
-            return _webhook(restaurant, kind)
+        if kind == "webhook_endpoint":
+            return _webhook_endpoint(restaurant)
+        if kind == "webhook_delivery":
+            return _webhook_delivery(restaurant)
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},
                 content_hash="0" * 64, published_at=timezone.now(),
             )  # fmt: skip
     raise AssertionError(kind)
-
-
-def _webhook(restaurant, kind):
-    """An endpoint (its description the secret), or a failed delivery to one."""
-    from webhooks import messages
-    from webhooks.models import Delivery, Endpoint
-
-    endpoint = Endpoint.objects.create(
-        url=f"https://hooks.{restaurant.slug}.example.com/in",
-        description=f"{restaurant.slug} secret endpoint {uuid.uuid4().hex[:6]}",
-        secret=messages.new_secret(), scopes=["orders:read"],
-    )  # fmt: skip
-    if kind == "webhook_endpoint":
-        return endpoint
-    return Delivery.objects.create(
-        endpoint=endpoint, event_type="order.placed", message_id=f"msg_{uuid.uuid4().hex}",
-        status=Delivery.Status.FAILED, attempts=1, last_status_code=500,
-    )  # fmt: skip
 
 
 def _placed_order(restaurant):
@@ -145,6 +129,40 @@ def _dispute(restaurant):
     )  # fmt: skip
 
 
+def _webhook_endpoint(restaurant):
+    """An enabled endpoint of the restaurant's, its URL the secret (and its signing secret
+    never shown after it was made)."""
+    from webhooks import messages
+    from webhooks.models import Endpoint
+
+    return Endpoint.objects.create(
+        url=f"https://{restaurant.slug}-secret-hooks.example.com/{uuid.uuid4().hex[:8]}",
+        description=f"{restaurant.slug} secret receiver", secret=messages.new_secret(),
+        scopes=sorted(str(scope) for scope in SCOPES[Role.OWNER]),
+    )  # fmt: skip
+
+
+def _webhook_delivery(restaurant):
+    """A failed delivery (a test message) to a fresh endpoint, with one attempt logged: what
+    the delivery log shows and what may be sent again."""
+    from webhooks import messages
+    from webhooks.models import Attempt, Delivery
+
+    endpoint = _webhook_endpoint(restaurant)
+    now = timezone.now()
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_type=messages.TEST_EVENT_TYPE,
+        message_id=f"msg_{restaurant.slug}_secret_{uuid.uuid4().hex[:8]}",
+        test_payload=messages.test_payload(restaurant.pk), status=Delivery.Status.FAILED,
+        attempts=1, last_attempt_at=now, last_status_code=500,
+    )  # fmt: skip
+    Attempt.objects.create(
+        delivery=delivery, endpoint=endpoint, attempted_at=now, status_code=500,
+        duration_ms=12, response_body=f"{restaurant.slug} secret answer",
+    )  # fmt: skip
+    return delivery
+
+
 def secret_of(obj):
     """A string that must never appear in another restaurant's answers."""
     return (
@@ -154,6 +172,8 @@ def secret_of(obj):
         or getattr(obj, "code", None)
         or getattr(obj, "dispute_id", None)
         or getattr(obj, "requested_by_label", None)
+        or getattr(obj, "message_id", None)
+        or getattr(obj, "url", None)
         or obj.content_hash
     )
 

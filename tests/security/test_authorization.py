@@ -71,11 +71,33 @@ def _patterns():
     return list(walk(get_resolver().url_patterns))
 
 
-def url_for(name, pk=None):
-    kwargs = dict(ROUTES[name].url_kwargs) if name in ROUTES else {}
+def url_for(name, pk=None, parent=None):
+    route = ROUTES.get(name)
+    kwargs = dict(route.url_kwargs) if route else {}
     if pk is not None:
-        kwargs["pk"] = pk
+        kwargs[route.pk_kwarg if route else "pk"] = pk
+    if parent is not None:
+        assert route is not None and route.parent_kwarg, f"{name} names no parent"
+        kwargs[route.parent_kwarg] = parent
     return reverse(name, kwargs=kwargs or None)
+
+
+def url_of(name, target=None):
+    """The URL of our own ``target`` (or of the route alone when it addresses no object): a
+    delivery under its own endpoint."""
+    if target is None:
+        return url_for(name)
+    parent = target.endpoint_id if ROUTES[name].parent_kwarg else None
+    return url_for(name, target.pk, parent)
+
+
+def own_parent(name, restaurant):
+    """The id of an endpoint of ``restaurant``'s for a route that addresses its object under
+    an endpoint (another restaurant's delivery is asked for under our own endpoint), else
+    None."""
+    if ROUTES[name].parent_kwarg is None:
+        return None
+    return make_object("webhook_endpoint", restaurant).pk
 
 
 def body_text(response):
@@ -135,11 +157,16 @@ def test_another_restaurants_object_is_404(roster, name, method, role):
     before = snapshot(target)
     client = api_client(roster[("ours", role)] if role else None)
     body = route.bodies.get(method)
+    parent = own_parent(name, roster[("ours", "owner")].restaurant)
     client.get(reverse("api-me"))  # warm the organization lookup for both requests alike
     with CaptureQueriesContext(connection) as foreign_queries:
-        foreign = send(client, method, url_for(name, target.pk), body, route.headers.get(method))
+        foreign = send(
+            client, method, url_for(name, target.pk, parent), body, route.headers.get(method)
+        )
     with CaptureQueriesContext(connection) as missing_queries:
-        missing = send(client, method, url_for(name, 999_999_999), body, route.headers.get(method))
+        missing = send(
+            client, method, url_for(name, 999_999_999, parent), body, route.headers.get(method)
+        )
     # The same work either way: no timing difference tells a foreign id from a missing one.
     assert len(foreign_queries) == len(missing_queries)
     # Anonymous: 401. A role without the scope: 403 before any lookup. Otherwise 404. In
@@ -157,7 +184,7 @@ def test_another_restaurants_object_is_404(roster, name, method, role):
 def test_reads_never_show_another_restaurants_rows(roster, name):
     route = ROUTES[name]
     theirs = roster[("theirs", "owner")].restaurant
-    for kind in ("menu", "category", "item", "group", "modifier", "version"):
+    for kind in ("menu", "category", "item", "group", "modifier", "version", "webhook_delivery"):
         make_object(kind, theirs)  # something to leak, of every kind
     own = (
         make_object(route.object_kind, roster[("ours", "owner")].restaurant)
@@ -165,7 +192,7 @@ def test_reads_never_show_another_restaurants_rows(roster, name):
         else None
     )
     client = api_client(roster[("ours", "owner")])
-    response = client.get(url_for(name, own.pk if own else None))
+    response = client.get(url_of(name, own))
     assert response.status_code == 200
     text = body_text(response)
     foreign = [m for (slug, _), m in roster.items() if slug == "theirs"]
@@ -190,11 +217,11 @@ def test_each_role_gets_exactly_its_scopes(roster, name, method, role):
     # Act on a member the actor may manage, so only the role decides the answer.
     target = make_object(route.object_kind, actor.restaurant) if route.object_kind else None
     response = send(
-        api_client(actor), method, url_for(name, target.pk if target else None),
-        route.bodies.get(method), route.headers.get(method),
+        api_client(actor), method, url_of(name, target), route.bodies.get(method),
+        route.headers.get(method),
     )  # fmt: skip
     if role in route.roles[method]:
-        assert response.status_code in {200, 201, 204, *route.refusals}, response.content
+        assert response.status_code in {200, 201, 202, 204, *route.refusals}, response.content
     else:
         assert response.status_code == 403, response.content
         assert response.json()["code"] == "permission_denied"
@@ -297,11 +324,12 @@ def test_another_restaurants_object_is_404_for_an_api_key(roster, name, method):
     target = foreign_object(route.object_kind, roster)
     before = snapshot(target)
     body, headers = route.bodies.get(method), route.headers.get(method)
+    parent = own_parent(name, owner.restaurant)
     client.get(reverse("api-me"))  # warm the key for both requests alike
     with CaptureQueriesContext(connection) as foreign_queries:
-        foreign = send(client, method, url_for(name, target.pk), body, headers)
+        foreign = send(client, method, url_for(name, target.pk, parent), body, headers)
     with CaptureQueriesContext(connection) as missing_queries:
-        missing = send(client, method, url_for(name, 999_999_999), body, headers)
+        missing = send(client, method, url_for(name, 999_999_999, parent), body, headers)
     assert len(foreign_queries) == len(missing_queries)
     view = next(p.callback for p in _patterns() if p.name == name).view_class
     held = ApiKeyActor(member=owner, granted=grants.scopes_of(every)).has(view.scopes[method])

@@ -131,6 +131,8 @@ class World:
         make_staff(theirs, Role.OWNER)
         open_all_week(self.ours)
         self.shop = make_shop(self.ours)
+        # The object a route's last parameter names, made while its first one was filled.
+        self.child: Any = None
         # No password: force_login needs none, and hashing one costs a second.
         self.superuser = get_user_model().objects.create(
             username="root", email="root@example.com", is_staff=True, is_superuser=True
@@ -160,9 +162,17 @@ class World:
 def values_for(route: Route, converter: str | None, name: str, world: World) -> list[str]:
     """A real value of the restaurant's (or the platform's) for one path parameter, then
     values that name nothing."""
-    if route.area == "api" and name == "pk":
-        kind = ROUTES[route.name or ""].object_kind
-        assert kind, f"{route}: the matrix names no object kind for its pk"
+    if route.area == "api" and name in ("pk", "endpoint_pk"):
+        entry = ROUTES[route.name or ""]
+        kind = entry.object_kind
+        assert kind, f"{route}: the matrix names no object kind for its {name}"
+        if name == entry.parent_kwarg:
+            # A delivery is addressed under its endpoint: the delivery the next parameter
+            # names is made now, and its endpoint fills this one.
+            world.child = world.object_of(kind)
+            return [str(world.child.endpoint_id), MISSING_INT, OVERFLOW_INT]
+        if entry.parent_kwarg:
+            return [str(world.child.pk), MISSING_INT, OVERFLOW_INT]
         return [str(world.object_of(kind).pk), MISSING_INT, OVERFLOW_INT]
     if route.area == "dashboard" and name == "pk":
         kind = PAGE_OBJECTS.get("/" + route.template, "item")

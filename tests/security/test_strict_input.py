@@ -9,7 +9,7 @@ from tenants.models import Restaurant
 from tests.factories import api_client
 from tests.security.matrix import ROUTES
 from tests.security.objects import make_object
-from tests.security.test_authorization import send, url_for
+from tests.security.test_authorization import send, url_of
 
 # Writes that take no body of their own but refuse one that carries anything.
 EMPTY_BODIES = {("api-payments-account", "post"), ("api-payments-onboarding-link", "post")}
@@ -47,9 +47,8 @@ def test_an_unknown_field_is_refused_by_name(roster, name, method):
     body = {**route.bodies.get(method, {}), "restaurant_id": "2"}
     before = rows()
     response = send(
-        api_client(owner), method, url_for(name, target.pk if target else None), body,
-        route.headers.get(method),
-    )  # fmt: skip
+        api_client(owner), method, url_of(name, target), body, route.headers.get(method)
+    )
     assert response.status_code == 400, response.content
     refused = {"code": "read_only", "detail": "This field cannot be set.", "attr": "restaurant_id"}
     assert response.json() == {"type": "validation_error", **refused, "errors": [refused]}
@@ -71,7 +70,7 @@ def test_a_body_that_is_not_an_object_is_refused(roster, name, method):
     owner = roster[("ours", "owner")]
     target = make_object(route.object_kind, owner.restaurant) if route.object_kind else None
     client = api_client(owner)
-    url = url_for(name, target.pk if target else None)
+    url = url_of(name, target)
     response = getattr(client, method)(
         url, data="[1, 2]", content_type="application/json", headers=route.headers.get(method)
     )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -33,11 +32,9 @@ from dashboard.webhook_forms import (
     StateForm,
 )
 from nordkestrel.errors import DomainError
-from nordkestrel.ratelimit import OnOutage, limit
 from staff.roles import Scope
-from webhooks import health, services
+from webhooks import health, limits, services
 from webhooks import messages as webhook_messages
-from webhooks.api import CREATE_RATE_GROUP, TEST_RATE_GROUP
 from webhooks.models import Attempt, Delivery, Endpoint
 
 DELIVERIES_PAGE = 25
@@ -117,10 +114,6 @@ def _current(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _per_restaurant(view: DashboardView) -> Any:
-    return lambda _group, _request: str(view.actor.restaurant.pk)
-
-
 class _WebhooksPage(DashboardView):
     abstract = True
 
@@ -195,13 +188,7 @@ class WebhooksView(_WebhooksPage):
         if not form.is_valid():
             return self.list_page(request, create=form, status=400)
         # The API's limit on new endpoints, counted together with it, per restaurant.
-        limit(
-            request,
-            group=CREATE_RATE_GROUP,
-            rate=settings.WEBHOOK_CREATE_RATE,
-            key=_per_restaurant(self),
-            on_outage=OnOutage.ALLOW,
-        )
+        limits.count_create(request, self.actor.restaurant.pk)
         try:
             issued = services.endpoint_create(actor=self.actor, **form.arguments())
         except DomainError as error:
@@ -319,13 +306,7 @@ class WebhookTestView(_EndpointPage):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         endpoint = self.endpoint(pk)
-        limit(
-            request,
-            group=TEST_RATE_GROUP,
-            rate=settings.WEBHOOK_TEST_RATE,
-            key=_per_restaurant(self),
-            on_outage=OnOutage.ALLOW,
-        )
+        limits.count_test(request, self.actor.restaurant.pk)
         try:
             delivery = services.send_test(actor=self.actor, endpoint=endpoint)
         except DomainError as error:

@@ -3,9 +3,6 @@ sending again and recovering. Owners and Admins, and API keys granted ``webhooks
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,15 +10,12 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from nordkestrel.ratelimit import OnOutage, limit
 from nordkestrel.serializers import StrictSerializer
 from staff.api_base import TenantAPIView
 from staff.roles import Scope
-from webhooks import services
+from webhooks import limits, services
 from webhooks.models import Attempt, Delivery, Endpoint
 
-CREATE_RATE_GROUP = "webhook-endpoint-create"
-TEST_RATE_GROUP = "webhook-endpoint-test"
 NOT_STORED = {"Cache-Control": "no-store"}
 MAX_EVENT_TYPES = 50
 
@@ -133,10 +127,6 @@ class RecoveredSerializer(serializers.Serializer):
     deliveries = serializers.IntegerField(help_text="How many deliveries are sent again.")
 
 
-def _per_restaurant(view: TenantAPIView) -> Any:
-    return lambda _group, _request: str(view.actor.restaurant.pk)
-
-
 class EndpointListView(TenantAPIView):
     model = Endpoint
     serializer_class = EndpointSerializer
@@ -152,13 +142,7 @@ class EndpointListView(TenantAPIView):
     @extend_schema(request=EndpointCreateSerializer, responses={201: IssuedEndpointSerializer})
     def post(self, request: Request) -> Response:
         fields = self.parse(EndpointCreateSerializer)
-        limit(
-            request._request,
-            group=CREATE_RATE_GROUP,
-            rate=settings.WEBHOOK_CREATE_RATE,
-            key=_per_restaurant(self),
-            on_outage=OnOutage.ALLOW,
-        )
+        limits.count_create(request._request, self.actor.restaurant.pk)
         issued = services.endpoint_create(actor=self.actor, **fields)
         return Response(
             IssuedEndpointSerializer(issued.endpoint, context={"secret": issued.secret}).data,
@@ -218,13 +202,7 @@ class EndpointTestView(TenantAPIView):
     @extend_schema(request=None, responses={202: DeliverySerializer})
     def post(self, request: Request, pk: int) -> Response:
         endpoint = self.get_object()
-        limit(
-            request._request,
-            group=TEST_RATE_GROUP,
-            rate=settings.WEBHOOK_TEST_RATE,
-            key=_per_restaurant(self),
-            on_outage=OnOutage.ALLOW,
-        )
+        limits.count_test(request._request, self.actor.restaurant.pk)
         delivery = services.send_test(actor=self.actor, endpoint=endpoint)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 

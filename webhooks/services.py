@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit import registry
 from audit import services as audit
 from nordkestrel import events
-from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError
+from nordkestrel.errors import ConflictError, InvalidInput, NotFoundError, PermissionDeniedError
 from staff.auth import Actor
 from staff.roles import Scope
 from tenants.models import Restaurant
@@ -66,14 +66,28 @@ def _scopes(actor: Actor) -> list[str]:
     return sorted(str(scope) for scope in actor.scopes)
 
 
-def _locked(endpoint_id: int, *, deleting: bool = False) -> Endpoint:
+def _key_id(actor: Actor) -> object:
+    return actor.identity().get("api_key_id") if actor.via_api_key else None
+
+
+def _locked(actor: Actor, endpoint_id: int, *, deleting: bool = False) -> Endpoint:
     """The endpoint's row, locked before any of its deliveries (the lock order: the endpoint,
     then its deliveries, then the audit chain). ``FOR NO KEY UPDATE`` unless it is about to be
-    deleted. Deleted meanwhile: 404, as if it had never been."""
+    deleted. Deleted meanwhile: 404, as if it had never been.
+
+    An API key changes only the endpoints created with it: another integrator's endpoint (or
+    one staff set up) is not a key's to redirect, rotate (its new secret would let the key
+    sign messages that endpoint trusts), replay or delete."""
     rows = Endpoint.objects.select_for_update(no_key=not deleting).filter(pk=endpoint_id)
     locked = rows.first()
     if locked is None:
         raise NotFoundError("Not found.")
+    if actor.via_api_key and locked.created_by_key_id != _key_id(actor):
+        raise PermissionDeniedError(
+            "An API key changes only the webhook endpoints created with it; an Owner or Admin "
+            "changes the others on the dashboard.",
+            code="not_endpoint_creator",
+        )
     return locked
 
 
@@ -106,7 +120,6 @@ def endpoint_create(
             code="too_many_endpoints",
         )
     secret = messages.new_secret()
-    identity = actor.identity()
     endpoint = Endpoint.objects.create(
         url=url,
         description=description,
@@ -117,7 +130,7 @@ def endpoint_create(
         secret=secret,
         scopes=_scopes(actor),
         created_by=actor.member,
-        created_by_key_id=identity.get("api_key_id") if actor.via_api_key else None,
+        created_by_key_id=_key_id(actor),
     )
     audit.record(
         registry.WEBHOOK_ENDPOINT_CREATED, actor=actor, target=endpoint, changes=_changes(endpoint)
@@ -133,7 +146,7 @@ def endpoint_update(*, actor: Actor, endpoint: Endpoint, **changes: Any) -> Endp
     # Checked before the row is locked: resolving the host may take a while.
     url = addresses.validate(changes["url"]) if "url" in changes else None
     chosen = _check_types(actor, changes["event_types"]) if "event_types" in changes else None
-    endpoint = _locked(endpoint.pk)
+    endpoint = _locked(actor, endpoint.pk)
     before = _changes(endpoint)
     if url is not None:
         endpoint.url = url
@@ -166,7 +179,7 @@ def endpoint_rotate(*, actor: Actor, endpoint: Endpoint) -> IssuedEndpoint:
     """A new signing secret; for 24 hours each delivery is signed with both (a second
     rotation ends the earlier overlap: at most two secrets sign)."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = _locked(endpoint.pk)
+    endpoint = _locked(actor, endpoint.pk)
     secret = messages.new_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = timezone.now() + messages.ROTATION_OVERLAP
@@ -187,7 +200,7 @@ def endpoint_rotate(*, actor: Actor, endpoint: Endpoint) -> IssuedEndpoint:
 def endpoint_delete(*, actor: Actor, endpoint: Endpoint) -> None:
     """The endpoint, its deliveries and their log go at once."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = _locked(endpoint.pk, deleting=True)
+    endpoint = _locked(actor, endpoint.pk, deleting=True)
     audit.record(
         registry.WEBHOOK_ENDPOINT_DELETED, actor=actor, target=endpoint, changes=_changes(endpoint)
     )
@@ -201,7 +214,7 @@ def send_test(*, actor: Actor, endpoint: Endpoint) -> Delivery:
     actor.require(Scope.WEBHOOKS_MANAGE)
     # The endpoint first (a delete waits, or has happened: 404, never a foreign key error
     # at COMMIT), then its new delivery.
-    endpoint = _locked(endpoint.pk)
+    endpoint = _locked(actor, endpoint.pk)
     now = timezone.now()
     delivery = Delivery.objects.create(
         endpoint=endpoint,
@@ -237,7 +250,7 @@ def resend(*, actor: Actor, delivery: Delivery) -> Delivery:
     """Send one delivery again now (whatever became of it), once, with the same webhook-id.
     Waits for an attempt in flight to end."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = _locked(delivery.endpoint_id)
+    endpoint = _locked(actor, delivery.endpoint_id)
     _enabled(endpoint)
     locked = Delivery.objects.select_for_update(no_key=True).filter(pk=delivery.pk).first()
     if locked is None:  # pruned meanwhile
@@ -261,7 +274,7 @@ def recover(*, actor: Actor, endpoint: Endpoint, since: datetime) -> int:
     """Send again, once each, every delivery to the endpoint that failed and was created
     since ``since`` (at most 30 days back, where the log ends)."""
     actor.require(Scope.WEBHOOKS_MANAGE)
-    endpoint = _locked(endpoint.pk)
+    endpoint = _locked(actor, endpoint.pk)
     _enabled(endpoint)
     if since > timezone.now():
         raise InvalidInput("Choose a time in the past.", attr="since")

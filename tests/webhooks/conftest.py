@@ -12,9 +12,9 @@ from audit.models import AuditEvent
 from nordkestrel import events
 from staff.auth import Actor
 from tenants.context import tenant_context
-from webhooks import addresses, services
+from webhooks import addresses, services, transport
 from webhooks.models import Attempt, Delivery, Endpoint
-from webhooks.sender import Sender
+from webhooks.sender import Job, Sender, send
 from webhooks.services import IssuedEndpoint
 
 
@@ -37,6 +37,21 @@ def run_async[T](make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     test ran, Playwright's event loop holds the test thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def attempt(url: str, payload: bytes = b'{"type":"x"}') -> transport.Answer:
+    """One attempt at ``url`` as the sender makes it (its checks, then the request), outside
+    any delivery."""
+    job = Job(
+        delivery_id=1,
+        restaurant_id=1,
+        endpoint_id=1,
+        message_id="msg_1",
+        url=url,
+        keys=["whsec_" + "A" * 43 + "="],
+        payload=payload,
+    )
+    return run_async(lambda: send(job))
 
 
 def send_due(**options) -> int:

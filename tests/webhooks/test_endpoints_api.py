@@ -741,3 +741,32 @@ def test_an_endpoint_deleted_meanwhile_is_not_found_never_a_server_error(roster)
             with pytest.raises(NotFoundError):
                 call()
         assert not Delivery.objects.exists()
+
+
+def test_a_key_changes_only_the_endpoints_created_with_it(roster):
+    owner = roster[("ours", "owner")]
+    grants = {"webhooks": "write", "orders": "read"}
+    first = key_client(make_api_key(owner, grants=grants))
+    second = key_client(make_api_key(owner, grants=grants))
+    staffs = create(owner_client(roster)).json()["id"]
+    own = create(first).json()["id"]
+
+    for endpoint in (staffs, own):
+        # Every key with the grant may read the list and the log.
+        assert second.get(f"{BASE}/{endpoint}").status_code == 200
+        for refused in (
+            patch(second, f"{BASE}/{endpoint}", {"url": "https://elsewhere.example.com/"}),
+            post(second, f"{BASE}/{endpoint}/rotate-secret"),
+            post(second, f"{BASE}/{endpoint}/test"),
+            second.delete(f"{BASE}/{endpoint}"),
+        ):
+            assert refused.status_code == 403, refused.content
+            assert refused.json()["code"] == "not_endpoint_creator"
+    with tenant_context(owner.restaurant):
+        assert set(Endpoint.objects.values_list("url", flat=True)) == {URL}
+        assert not Delivery.objects.exists()
+
+    # The key that created one manages it; staff manage both.
+    assert post(first, f"{BASE}/{own}/rotate-secret").status_code == 200
+    assert post(first, f"{BASE}/{staffs}/rotate-secret").status_code == 403
+    assert owner_client(roster).delete(f"{BASE}/{own}").status_code == 204

@@ -8,8 +8,8 @@ import pytest
 from nordkestrel.errors import InvalidInput
 from tests.factories import api_client
 from tests.support.events import ping
-from tests.webhooks.conftest import attempts, deliveries, publish, run_async, send_due
-from webhooks import addresses, sender, transport
+from tests.webhooks.conftest import attempt, attempts, deliveries, publish, send_due
+from webhooks import addresses, transport
 from webhooks.addresses import Target
 
 
@@ -24,19 +24,6 @@ def no_request(monkeypatch):
 
     monkeypatch.setattr(transport, "post", post)
     return made
-
-
-def attempt(url: str) -> transport.Answer:
-    job = sender.Job(
-        delivery_id=1,
-        restaurant_id=1,
-        endpoint_id=1,
-        message_id="msg_1",
-        url=url,
-        keys=["whsec_" + "A" * 43 + "="],
-        payload=b"{}",
-    )
-    return run_async(lambda: sender.send(job))
 
 
 FORBIDDEN = [

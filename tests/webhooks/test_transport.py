@@ -16,27 +16,14 @@ from cryptography.x509.oid import NameOID
 from tests.support.events import ping
 from tests.support.webhook_receiver import Receiver, Reply
 from tests.webhooks.conftest import (
+    attempt,
     attempts,
     deliveries,
     make_endpoint,
     publish,
-    run_async,
     send_due,
 )
-from webhooks import sender, transport
-
-
-def attempt(url: str) -> transport.Answer:
-    job = sender.Job(
-        delivery_id=1,
-        restaurant_id=1,
-        endpoint_id=1,
-        message_id="msg_1",
-        url=url,
-        keys=["whsec_" + "A" * 43 + "="],
-        payload=b'{"type":"x"}',
-    )
-    return run_async(lambda: sender.send(job))
+from webhooks import transport
 
 
 def test_the_request_goes_to_the_address_checked_with_the_name_as_host(receiver, dns):

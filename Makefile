@@ -30,12 +30,13 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
 # granian, the production server (bench/RESULTS.md), with auto-reload on code changes, and
-# beside it one background worker (manage.py db_worker, reloading too) for every queue and the
-# webhook sender (manage.py run_webhooks). Both stop when the server does, however it ends.
+# beside it one background worker (manage.py db_worker, reloading too) for every queue, looking
+# for tasks every 0.1 s when idle (bench/RESULTS.md, "Outbound webhooks"), and the webhook
+# sender (manage.py run_webhooks). Both stop when the server does, however it ends.
 run: migrate
 	$(PY) manage.py seed_demo
 	@echo "Dashboard: http://$(HOST):$(PORT)/dashboard/ (development sign-in at /dev/sign-in)"
-	$(PY) manage.py db_worker --queue-name '*' --reload & worker=$$!; \
+	$(PY) manage.py db_worker --queue-name '*' --interval 0.1 --reload & worker=$$!; \
 	$(PY) manage.py run_webhooks & sender=$$!; \
 	trap 'kill $$worker $$sender 2>/dev/null; wait $$worker $$sender 2>/dev/null' EXIT; \
 	$(PY) -m granian --interface wsgi nordkestrel.wsgi:application \

@@ -36,6 +36,8 @@ class Route:
     # the URL argument naming the object's webhook endpoint (a delivery is addressed under
     # its endpoint): our own endpoint's id, also when the object is another restaurant's
     parent_kwarg: str | None = None
+    # An id of the route's kind that names nothing (a UUID where the URL takes one).
+    missing_pk: int | str = 999_999_999
 
 
 def _png() -> bytes:
@@ -262,6 +264,15 @@ ROUTES: dict[str, Route] = {
     ),
     "api-webhook-delivery-resend": Route(
         {"post": OWNER_ADMIN}, object_kind="webhook_delivery", parent_kwarg="endpoint_pk"
+    ),
+    # The event log and its catalogue: every reader of the restaurant, each event filtered by
+    # its type's scope (webhooks/events_api.py).
+    "api-events": Route({"get": EVERYONE}),
+    "api-event-types": Route({"get": EVERYONE}),
+    "api-event": Route(
+        {"get": EVERYONE},
+        object_kind="event",
+        missing_pk="01000000-0000-7000-8000-000000000000",
     ),
     # A streamed CSV (its body read as the response streams).
     "api-export-csv": Route({"get": OWNER_ADMIN}, url_kwargs={"export_type": "customers"}),

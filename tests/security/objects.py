@@ -77,6 +77,14 @@ def make_object(kind, restaurant):
             return _webhook_endpoint(restaurant)
         if kind == "webhook_delivery":
             return _webhook_delivery(restaurant)
+        if kind == "event":
+            from events.models import Event
+
+            return Event.objects.create(
+                type="item.sold_out_changed", version=1, occurred_at=timezone.now(),
+                payload={"kind": "item", "id": 1, "name": f"{restaurant.slug} secret sold out",
+                         "sold_out": True, "changed_at": timezone.now().isoformat()},
+            )  # fmt: skip
         if kind == "version":
             return MenuVersion.objects.create(
                 number=1, document={"menus": [], "items": {}, "modifier_groups": {}},
@@ -174,6 +182,7 @@ def secret_of(obj):
         or getattr(obj, "requested_by_label", None)
         or getattr(obj, "message_id", None)
         or getattr(obj, "url", None)
+        or (obj.payload["name"] if hasattr(obj, "payload") else None)
         or obj.content_hash
     )
 

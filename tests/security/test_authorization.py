@@ -165,7 +165,7 @@ def test_another_restaurants_object_is_404(roster, name, method, role):
         )
     with CaptureQueriesContext(connection) as missing_queries:
         missing = send(
-            client, method, url_for(name, 999_999_999, parent), body, route.headers.get(method)
+            client, method, url_for(name, route.missing_pk, parent), body, route.headers.get(method)
         )
     # The same work either way: no timing difference tells a foreign id from a missing one.
     assert len(foreign_queries) == len(missing_queries)
@@ -184,7 +184,16 @@ def test_another_restaurants_object_is_404(roster, name, method, role):
 def test_reads_never_show_another_restaurants_rows(roster, name):
     route = ROUTES[name]
     theirs = roster[("theirs", "owner")].restaurant
-    for kind in ("menu", "category", "item", "group", "modifier", "version", "webhook_delivery"):
+    for kind in (
+        "menu",
+        "category",
+        "item",
+        "group",
+        "modifier",
+        "version",
+        "webhook_delivery",
+        "event",
+    ):
         make_object(kind, theirs)  # something to leak, of every kind
     own = (
         make_object(route.object_kind, roster[("ours", "owner")].restaurant)
@@ -329,7 +338,7 @@ def test_another_restaurants_object_is_404_for_an_api_key(roster, name, method):
     with CaptureQueriesContext(connection) as foreign_queries:
         foreign = send(client, method, url_for(name, target.pk, parent), body, headers)
     with CaptureQueriesContext(connection) as missing_queries:
-        missing = send(client, method, url_for(name, 999_999_999, parent), body, headers)
+        missing = send(client, method, url_for(name, route.missing_pk, parent), body, headers)
     assert len(foreign_queries) == len(missing_queries)
     view = next(p.callback for p in _patterns() if p.name == name).view_class
     held = ApiKeyActor(member=owner, granted=grants.scopes_of(every)).has(view.scopes[method])

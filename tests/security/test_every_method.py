@@ -162,6 +162,10 @@ class World:
 def values_for(route: Route, converter: str | None, name: str, world: World) -> list[str]:
     """A real value of the restaurant's (or the platform's) for one path parameter, then
     values that name nothing."""
+    if route.area == "api" and converter == "uuid":
+        kind = ROUTES[route.name or ""].object_kind
+        assert kind, f"{route}: the matrix names no object kind for its {name}"
+        return [str(world.object_of(kind).pk), str(uuid.uuid4())]
     if route.area == "api" and name in ("pk", "endpoint_pk"):
         entry = ROUTES[route.name or ""]
         kind = entry.object_kind

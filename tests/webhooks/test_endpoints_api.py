@@ -260,16 +260,31 @@ class TestEventTypes:
             400, "scope_not_held", "event_types.0",
         )  # fmt: skip
 
-    def test_a_key_that_changes_the_url_narrows_what_the_endpoint_receives(self, roster):
+    def test_a_key_cannot_take_over_an_endpoint_staff_set_up(self, roster):
         owner = roster[("ours", "owner")]
         endpoint = make_object("webhook_endpoint", owner.restaurant)
         assert Scope.CUSTOMERS_READ.value in endpoint.scopes
         client = key_client(make_api_key(owner, grants={"webhooks": "write", "menus": "read"}))
         changed = patch(client, f"{BASE}/{endpoint.pk}", {"url": "https://elsewhere.example.com/"})
+        assert changed.status_code == 403, changed.content
+        assert changed.json()["code"] == "not_endpoint_creator"
+        [stored] = endpoints(owner.restaurant)
+        assert (stored.url, stored.scopes) == (endpoint.url, endpoint.scopes)
+
+    def test_a_key_that_changes_its_endpoint_sets_it_to_its_own_scopes(self, roster):
+        owner = roster[("ours", "owner")]
+        client = key_client(make_api_key(owner, grants={"webhooks": "write", "menus": "read"}))
+        endpoint = create(client).json()["id"]
+        with tenant_context(owner.restaurant):
+            # As if set by a wider actor (a role that changed since): the next change by the
+            # key puts the key's own scopes back.
+            Endpoint.objects.filter(pk=endpoint).update(scopes=["customers:read", "orders:read"])
+        changed = patch(client, f"{BASE}/{endpoint}", {"url": "https://elsewhere.example.com/"})
         assert changed.status_code == 200, changed.content
         [stored] = endpoints(owner.restaurant)
         assert Scope.CUSTOMERS_READ.value not in stored.scopes
         assert Scope.ORDERS_READ.value not in stored.scopes
+        assert Scope.MENUS_READ.value in stored.scopes
 
 
 # --- URL rules --------------------------------------------------------------------------------

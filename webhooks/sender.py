@@ -10,8 +10,9 @@ beside the task queue (no task worker waits on a webhook).
   others.
 - **Sending** is asyncio: a request that waits 15 s for an answer costs a coroutine, not a
   worker. The database work (claims, the log) runs on one thread of its own.
-- **Waking**: the fan-out's ``NOTIFY`` wakes the sender at once; it also looks every second,
-  for retries that fall due and in case a notification was missed.
+- **Waking**: the fan-out's ``NOTIFY`` wakes the sender at once; an idle claim also says when
+  the next retry (or lease) falls due, and the sender looks again then, at least once a
+  minute. Without its notification connection it looks every second.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 # A claim is held this long: longer than any request may take.
 LEASE = timedelta(seconds=transport.TOTAL_TIMEOUT * 4)
 POLL_SECONDS = 1.0
+# The longest the sender waits between looks while notifications wake it.
+IDLE_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -98,9 +101,32 @@ def _claim_sql() -> str:
     """  # noqa: S608 - the table names are the models', every value a parameter
 
 
-def claim(slots: int, now: datetime | None = None) -> list[Job]:
+def _next_due_sql() -> str:
+    deliveries = Delivery._meta.db_table
+    # A delivery in flight falls due again when its lease ends (its sender may have died).
+    return f"""
+    SELECT min(GREATEST(next_attempt_at, COALESCE(locked_until, next_attempt_at)))
+      FROM {deliveries}
+     WHERE next_attempt_at IS NOT NULL
+       AND GREATEST(next_attempt_at, COALESCE(locked_until, next_attempt_at)) > %s
+    """  # noqa: S608 - the table name is the model's, the value a parameter
+
+
+@dataclass(frozen=True)
+class Claimed:
+    jobs: list[Job]
+    # When the next delivery not claimed now falls due (None: none is owed); asked for only
+    # when fewer than the slots were taken.
+    next_due: datetime | None = None
+
+
+# No claim made (no free slot, or the claim failed): look again at the poll interval.
+NOTHING = Claimed([])
+
+
+def claim_due(slots: int, now: datetime | None = None) -> Claimed:
     """Lease up to ``slots`` due deliveries (across restaurants: the platform's one read
-    across them) and load what their requests need."""
+    across them), load what their requests need, and say when the next one falls due."""
     now = now or timezone.now()
     with tenant_bypass():
         with current_connection().cursor() as cursor:
@@ -114,11 +140,20 @@ def claim(slots: int, now: datetime | None = None) -> list[Job]:
                 },
             )
             ids = [row[0] for row in cursor.fetchall()]
+            next_due = None
+            if len(ids) < slots:
+                cursor.execute(_next_due_sql(), [now])
+                next_due = cursor.fetchone()[0]
         if not ids:
-            return []
+            return Claimed([], next_due)
         rows = list(Delivery.unscoped.filter(pk__in=ids).select_related("endpoint").order_by("id"))
         event_rows = _events({row.event_id for row in rows if row.event_id is not None})
-    return [_job(row, event_rows.get(row.event_id), now) for row in rows]
+    return Claimed([_job(row, event_rows.get(row.event_id), now) for row in rows], next_due)
+
+
+def claim(slots: int, now: datetime | None = None) -> list[Job]:
+    """The deliveries :func:`claim_due` leases."""
+    return claim_due(slots, now).jobs
 
 
 def _events(ids: set[Any]) -> dict[Any, events.Event]:
@@ -181,6 +216,7 @@ class Sender:
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._listening = False
         self.sent = 0
 
     async def _in_db(self, function: Callable[..., T], *args: Any) -> T:
@@ -197,7 +233,8 @@ class Sender:
         try:
             while not self._stopping:
                 self._wake.clear()
-                jobs = await self._claim()
+                claimed = await self._claim()
+                jobs = claimed.jobs
                 for job in jobs:
                     task = asyncio.create_task(self._deliver(job))
                     self._running.add(task)
@@ -207,7 +244,7 @@ class Sender:
                 if jobs and len(self._running) < self.concurrency:
                     continue  # more may be due
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait(claimed))
             if self._running:
                 await asyncio.wait(self._running, timeout=transport.TOTAL_TIMEOUT + 5)
         finally:
@@ -221,16 +258,27 @@ class Sender:
         self._running.discard(task)
         self._wake.set()
 
-    async def _claim(self) -> list[Job]:
+    def _idle_wait(self, claimed: Claimed) -> float:
+        """How long to wait for a notification before looking again: until the next retry
+        falls due, at most a minute, while notifications arrive; the poll interval without
+        them (the listener down, or no listener)."""
+        if not self._listening or claimed is NOTHING:
+            return self.poll_seconds
+        if claimed.next_due is None:
+            return IDLE_SECONDS
+        until = (claimed.next_due - timezone.now()).total_seconds()
+        return min(max(until, 0.01), IDLE_SECONDS)
+
+    async def _claim(self) -> Claimed:
         free = self.concurrency - len(self._running)
         if free <= 0:
-            return []
+            return NOTHING
         try:
-            return await self._in_db(claim, free)
+            return await self._in_db(claim_due, free)
         except Exception:
             logger.exception("Claiming webhook deliveries failed; trying again shortly")
             await self._in_db(_drop_broken_connections)
-            return []
+            return NOTHING
 
     async def _deliver(self, job: Job) -> None:
         try:
@@ -260,13 +308,15 @@ class Sender:
                 listener = await psycopg.AsyncConnection.connect(**params, autocommit=True)
                 async with listener:
                     await listener.execute(f"LISTEN {CHANNEL}")
+                    self._listening = True
                     async for _ in listener.notifies():
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 logger.warning("Webhook notifications unavailable (%s); polling", error)
-                await asyncio.sleep(5)
+            self._listening = False
+            await asyncio.sleep(5)
 
 
 def _drop_broken_connections() -> None:

@@ -3,6 +3,9 @@ another; a claim is a lease, taken again only once it ends."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,8 +15,15 @@ from django.utils import timezone
 from tenants.context import tenant_context
 from tests.support.events import ping
 from tests.support.webhook_receiver import Receiver, Reply
-from tests.webhooks.conftest import attempts, deliveries, make_endpoint, publish, send_due
-from webhooks import sender, transport
+from tests.webhooks.conftest import (
+    actor_of,
+    attempts,
+    deliveries,
+    make_endpoint,
+    publish,
+    send_due,
+)
+from webhooks import sender, services, transport
 from webhooks.models import Delivery
 
 
@@ -111,3 +121,60 @@ def test_a_lease_is_claimed_again_only_once_it_ended(roster):
     assert {job.delivery_id for job in sender.claim(slots=10, now=later)} == {
         held.pk, expired.pk, free.pk,
     }  # fmt: skip
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_an_idle_sender_knows_when_to_look_again(roster):
+    """Nothing due now: the claim says when the next retry, or the end of a lease, falls due,
+    so a sender woken by notifications need not look every second."""
+    owner = roster[("ours", "owner")]
+    endpoint = make_endpoint(owner, "https://93.184.216.34/a").endpoint
+    now = timezone.now()
+    assert sender.claim_due(slots=5, now=now) == sender.Claimed([], None)
+    with tenant_context(owner.restaurant):
+        Delivery.objects.bulk_create(
+            Delivery(endpoint=endpoint, event_type="test.pinged", message_id=name,
+                     next_attempt_at=due, locked_until=until)
+            for name, due, until in [
+                ("retry", now + timedelta(minutes=5), None),
+                ("in flight", now - timedelta(seconds=1), now + timedelta(seconds=40)),
+                ("done", None, None),
+            ]
+        )  # fmt: skip
+
+    claimed = sender.claim_due(slots=5, now=now)
+
+    assert claimed.jobs == []
+    assert claimed.next_due == now + timedelta(seconds=40)
+    later = sender.claim_due(slots=5, now=now + timedelta(seconds=41))
+    assert [job.message_id for job in later.jobs] == ["in flight"]
+    # Its new lease ends before the retry is due (the sender that holds it looks then too).
+    assert later.next_due == now + timedelta(seconds=41) + sender.LEASE
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_a_notification_wakes_a_waiting_sender(roster, receiver, monkeypatch):
+    """The sender waits on PostgreSQL's notifications: with its own looks an hour apart, a
+    test message still goes out as soon as it is asked for."""
+    monkeypatch.setattr(sender, "IDLE_SECONDS", 3600.0)
+    owner = roster[("ours", "owner")]
+    endpoint = make_endpoint(owner, receiver.url).endpoint
+    waiting = sender.Sender(poll_seconds=3600.0)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(waiting.run()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not waiting._listening and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert waiting._listening, "the sender listens"
+        time.sleep(0.2)  # it has looked once and now waits
+        with tenant_context(owner.restaurant):
+            services.send_test(actor=actor_of(owner), endpoint=endpoint)
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.body["type"] for r in receiver.received] == ["webhook.test"]
+    finally:
+        loop.call_soon_threadsafe(waiting.stop)
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -188,7 +188,8 @@ DATABASES = {
 }
 # Behind PgBouncer in transaction mode a named cursor cannot outlive its transaction:
 # .iterator() then fetches in chunks with client-side cursors (README, "Database roles").
-if env.get_bool("DB_TRANSACTION_POOLING", False):
+DB_TRANSACTION_POOLING = env.get_bool("DB_TRANSACTION_POOLING", False)
+if DB_TRANSACTION_POOLING:
     for _database in DATABASES.values():
         _database["DISABLE_SERVER_SIDE_CURSORS"] = True
 # The test runner creates one database, as the owner, and the other aliases log in to it.
@@ -256,6 +257,9 @@ WEBHOOK_TEST_RATE = env.get_str("WEBHOOK_TEST_RATE", "30/h")
 WEBHOOK_CONCURRENCY = env.get_int("WEBHOOK_CONCURRENCY", 64)
 WEBHOOK_ENDPOINT_CONCURRENCY = env.get_int("WEBHOOK_ENDPOINT_CONCURRENCY", 4)
 WEBHOOK_CA_FILE = env.get_str("WEBHOOK_CA_FILE", "")
+# The sender waits on PostgreSQL's notifications over a connection of its own. PgBouncer in
+# transaction mode passes no LISTEN: behind it, name a direct URL here, or the sender polls.
+WEBHOOK_LISTEN_URL = env.get_str("WEBHOOK_LISTEN_URL", "")
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache increments atomically (INCR); the check predates it.
     "django_ratelimit.W001",

@@ -303,6 +303,11 @@ class Sender:
         params = connections["default"].get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
+        if settings.WEBHOOK_LISTEN_URL:
+            params = {"conninfo": settings.WEBHOOK_LISTEN_URL}
+        elif settings.DB_TRANSACTION_POOLING:
+            logger.info("Behind PgBouncer without WEBHOOK_LISTEN_URL: polling each second")
+            return
         while True:
             try:
                 listener = await psycopg.AsyncConnection.connect(**params, autocommit=True)

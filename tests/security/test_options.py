@@ -84,7 +84,7 @@ def test_options_is_the_same_for_our_id_another_restaurants_and_a_missing_one(ro
     client.get(reverse("api-me"))  # warm the organization lookup for every request alike
 
     answers, queries = [], []
-    for pk in (ours.pk, theirs.pk, 999_999_999):
+    for pk in (ours.pk, theirs.pk, route.missing_pk):
         with CaptureQueriesContext(connection) as captured:
             response = options(client, url_for(name, pk, parent))
         answers.append((response.status_code, response.content, response["Allow"]))

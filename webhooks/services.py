@@ -162,6 +162,10 @@ def endpoint_update(*, actor: Actor, endpoint: Endpoint, **changes: Any) -> Endp
         endpoint.failing_since = endpoint.failure_warned_at = None
     endpoint.save()
     after = _changes(endpoint)
+    # The audit chain is the last lock a transaction takes: the deliveries a disable fails
+    # are written before any audit event.
+    if enable is False and endpoint.enabled:
+        health.disable(endpoint, Endpoint.Disabled.MANUALLY, actor)
     if after != before:
         audit.record(
             registry.WEBHOOK_ENDPOINT_UPDATED,
@@ -169,8 +173,6 @@ def endpoint_update(*, actor: Actor, endpoint: Endpoint, **changes: Any) -> Endp
             target=endpoint,
             changes={k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v},
         )
-    if enable is False and endpoint.enabled:
-        health.disable(endpoint, Endpoint.Disabled.MANUALLY, actor)
     return endpoint
 
 
@@ -201,10 +203,17 @@ def endpoint_delete(*, actor: Actor, endpoint: Endpoint) -> None:
     """The endpoint, its deliveries and their log go at once."""
     actor.require(Scope.WEBHOOKS_MANAGE)
     endpoint = _locked(actor, endpoint.pk, deleting=True)
-    audit.record(
-        registry.WEBHOOK_ENDPOINT_DELETED, actor=actor, target=endpoint, changes=_changes(endpoint)
-    )
+    pk, label, changes = endpoint.pk, str(endpoint), _changes(endpoint)
+    # Deleted before the audit event is written: the audit chain is the last lock taken.
     endpoint.delete()
+    audit.record(
+        registry.WEBHOOK_ENDPOINT_DELETED,
+        actor=actor,
+        target_type=Endpoint._meta.label_lower,
+        target_id=pk,
+        target_label=label,
+        changes=changes,
+    )
 
 
 @transaction.atomic

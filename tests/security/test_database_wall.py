@@ -314,7 +314,7 @@ def test_only_named_platform_code_crosses_restaurants():
         # Outbound webhooks, never on a request path: the sender (manage.py run_webhooks)
         # leases due deliveries of every restaurant; the periodic jobs disable failing
         # endpoints and prune the delivery log.
-        "webhooks.sender.claim",
+        "webhooks.sender.claim_due",
         "webhooks.health.check_failing",
         "webhooks.periodic.prune_log",
     }
